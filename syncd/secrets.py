@@ -9,6 +9,7 @@ otherwise the keyring entry ``syncd`` / ``<source name>`` is tried.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
@@ -97,10 +98,8 @@ class SecretStore:
             return
         kr = _keyring() if self.use_keyring else None
         if kr is not None:
-            try:
+            with contextlib.suppress(Exception):
                 kr.delete_password(KEYRING_SERVICE, key)
-            except Exception:
-                pass
         self._file(key).unlink(missing_ok=True)
 
 
