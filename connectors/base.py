@@ -70,6 +70,7 @@ class SourceContext:
     state_dir: Path  # where token files live when no keyring is available
     secrets: SecretStore
     me_emails: tuple[str, ...] = ()
+    timezone: str = "UTC"  # the user's IANA zone: floating calendar times are read in it
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("syncd.connectors"))
