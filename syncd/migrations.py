@@ -1,0 +1,133 @@
+"""Schema migrations of the store, applied in order, each in its own transaction.
+
+The store holds history that cannot be re-fetched (a source may have deleted it), so the
+schema only ever moves forward through these functions: never delete-and-rebuild. Add a new
+function at the end; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("syncd")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE sources (
+            name TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            cursor TEXT,                -- the connector's JSON state
+            account TEXT,               -- the user's own address at this source
+            seq INTEGER NOT NULL DEFAULT 0,   -- batches applied so far
+            sweeps TEXT NOT NULL DEFAULT '{}', -- scope -> seq at which a full sync started
+            last_ok_at TEXT,
+            last_attempt_at TEXT,
+            last_error TEXT,
+            auth_state TEXT NOT NULL DEFAULT 'ok'
+        );
+        CREATE TABLE interactions (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            source_id TEXT NOT NULL,
+            kind TEXT NOT NULL,          -- email | meeting
+            occurred_at TEXT NOT NULL,   -- ISO 8601 UTC
+            ts INTEGER NOT NULL,         -- the same, in epoch seconds
+            ends_at TEXT,
+            subject TEXT,
+            thread_id TEXT,
+            message_id TEXT,
+            in_reply_to TEXT,
+            flags INTEGER NOT NULL DEFAULT 0,
+            head_count INTEGER NOT NULL DEFAULT 0,
+            scope TEXT NOT NULL DEFAULT '',
+            seq INTEGER NOT NULL,        -- sources.seq of the batch that last wrote it
+            UNIQUE (source, source_id)
+        );
+        CREATE INDEX interactions_sweep ON interactions (source, scope, seq);
+        CREATE INDEX interactions_message_id ON interactions (message_id);
+        CREATE TABLE participants (
+            interaction_id INTEGER NOT NULL REFERENCES interactions(id),
+            address TEXT NOT NULL,
+            role TEXT NOT NULL,
+            name TEXT,
+            response TEXT,
+            PRIMARY KEY (interaction_id, address, role)
+        ) WITHOUT ROWID;
+        CREATE INDEX participants_address ON participants (address);
+        CREATE TABLE contacts (
+            source TEXT NOT NULL,
+            source_id TEXT NOT NULL,
+            name TEXT,
+            emails TEXT NOT NULL,        -- JSON list, lowercase
+            birthday TEXT,               -- ISO date; year 1900 = unknown year
+            PRIMARY KEY (source, source_id)
+        );
+        CREATE TABLE skipped (
+            source TEXT NOT NULL,
+            location TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            seen_at TEXT NOT NULL,
+            PRIMARY KEY (source, location)
+        );
+        -- Per-person settings set from the CLI (snooze, mute, rhythm) and manual merges.
+        CREATE TABLE people (
+            key TEXT PRIMARY KEY,        -- the person's primary address
+            name TEXT,
+            rhythm_days INTEGER,
+            muted INTEGER NOT NULL DEFAULT 0,
+            snoozed_until TEXT,
+            birthday TEXT
+        );
+        CREATE TABLE addresses (
+            address TEXT PRIMARY KEY,
+            person_key TEXT NOT NULL     -- merged into this person (syncd people merge)
+        );
+        CREATE TABLE digests (
+            period TEXT PRIMARY KEY,     -- e.g. 2026-W48
+            state TEXT NOT NULL,         -- pending | sent
+            message_id TEXT NOT NULL,
+            message TEXT,                -- the exact MIME message, so a retry resends the same
+            people TEXT,                 -- JSON list of the people listed
+            created_at TEXT NOT NULL,
+            sent_at TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0
+        );
+        -- Derived from the facts by the rules (syncd.rules); rebuilt when the rules change.
+        CREATE TABLE contact_log (
+            interaction_id INTEGER NOT NULL,
+            address TEXT NOT NULL,
+            ts INTEGER NOT NULL,
+            day INTEGER NOT NULL,        -- days since 1970-01-01 in the user's time zone
+            kind TEXT NOT NULL,          -- email | meeting
+            dir TEXT NOT NULL,           -- out (user wrote) | in (they wrote) | meet
+            weight REAL NOT NULL,        -- smaller for bigger groups
+            name TEXT,
+            PRIMARY KEY (interaction_id, address)
+        ) WITHOUT ROWID;
+        CREATE INDEX contact_log_address ON contact_log (address, ts);
+        CREATE TABLE contact_queue (interaction_id INTEGER PRIMARY KEY);
+        CREATE TABLE address_names (
+            address TEXT NOT NULL,
+            name TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            PRIMARY KEY (address, name)
+        ) WITHOUT ROWID;
+        CREATE TRIGGER contact_log_name_add AFTER INSERT ON contact_log
+        WHEN NEW.name IS NOT NULL AND NEW.name != ''
+        BEGIN
+            INSERT INTO address_names (address, name, n) VALUES (NEW.address, NEW.name, 1)
+            ON CONFLICT (address, name) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER contact_log_name_remove AFTER DELETE ON contact_log
+        WHEN OLD.name IS NOT NULL AND OLD.name != ''
+        BEGIN
+            UPDATE address_names SET n = n - 1 WHERE address = OLD.address AND name = OLD.name;
+            DELETE FROM address_names WHERE address = OLD.address AND name = OLD.name AND n <= 0;
+        END;
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+        """
+    )

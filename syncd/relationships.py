@@ -1,0 +1,351 @@
+"""The relationship model: from derived contacts to people, rhythms and who is overdue.
+
+Reads the store's ``contact_log`` (kept up to date by :meth:`Model.refresh`) with a few
+aggregate queries, merges addresses into people (syncd.identity), and judges each person as
+of a given time: tracked or not, usual rhythm, overdue or not, how strongly tied, awaiting a
+reply or not.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from syncd.config import Config
+from syncd.identity import Identities
+from syncd.rules import EPOCH, RuleSet
+from syncd.store import Store
+
+RECENT_DAYS = 13  # distinct contact days used to infer a rhythm (12 gaps)
+YEAR = 365 * 86400.0
+
+
+@dataclass
+class AddressStats:
+    days: int = 0
+    last_ts: int = 0
+    n_out: int = 0
+    n_in: int = 0
+    n_meet: int = 0
+    weight: float = 0.0
+    last_in_ts: int = 0  # personal mail from them
+    last_mine_ts: int = 0  # your mail to them, or a meeting
+
+
+@dataclass
+class Person:
+    key: str
+    name: str
+    emails: list[str]
+    tracked: bool
+    contact_days: int
+    last_ts: int | None
+    n_out: int
+    n_in: int
+    n_meet: int
+    strength: float
+    rhythm_days: int
+    rhythm_source: str  # pinned | inferred | default
+    days_since: int | None
+    overdue: bool
+    overdue_days: int
+    score: float
+    muted: bool = False
+    snoozed_until: date | None = None
+    forgotten: bool = False  # out of contact for longer than forget_after
+    last_in_ts: int = 0
+    last_mine_ts: int = 0
+    birthday: date | None = None
+    recent_days: list[int] = field(default_factory=list)
+
+    @property
+    def last_contact(self) -> datetime | None:
+        return datetime.fromtimestamp(self.last_ts, UTC) if self.last_ts else None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "emails": self.emails,
+            "last_contact": self.last_contact.isoformat() if self.last_contact else None,
+            "rhythm_days": self.rhythm_days,
+            "rhythm_source": self.rhythm_source,
+            "overdue": self.overdue,
+            "overdue_days": self.overdue_days,
+            "days_since": self.days_since,
+            "contact_days": self.contact_days,
+            "tracked": self.tracked,
+            "score": round(self.score, 3),
+            "muted": self.muted,
+            "snoozed_until": self.snoozed_until.isoformat() if self.snoozed_until else None,
+        }
+
+
+@dataclass(frozen=True)
+class Settings:
+    name: str | None = None
+    rhythm: int | None = None
+    muted: bool = False
+    snoozed_until: date | None = None
+    birthday: date | None = None
+
+
+class Model:
+    def __init__(self, store: Store, config: Config):
+        self.store = store
+        self.config = config
+        me = set(config.me.emails) | set(store.accounts())
+        self.rules = RuleSet(config.rules, me, config.me.timezone)
+
+    def refresh(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Derive contacts for everything written since the last refresh (or all, if the
+        rules changed)."""
+        return self.store.refresh_contacts(self.rules.fingerprint(), self.rules.derive, progress)
+
+    # ------------------------------------------------------------------ identity
+    def identities(self) -> Identities:
+        ids = Identities(self.rules.me)
+        for entry in self.config.people:
+            ids.merge(entry.emails)
+        for _name, emails, _bday in self.store.contacts():
+            if len(emails) > 1:
+                ids.merge(emails)
+        for address, key in self.store.conn.execute("SELECT address, person_key FROM addresses"):
+            ids.merge([address, key])
+        return ids
+
+    def _settings(self, ids: Identities) -> dict[str, Settings]:
+        """Per person key: config [[people]] first, then what the CLI stored."""
+        out: dict[str, Settings] = {}
+        for key, name, rhythm, muted, snoozed, bday in self.store.conn.execute(
+            "SELECT key, name, rhythm_days, muted, snoozed_until, birthday FROM people"
+        ):
+            out[ids.find(key)] = Settings(
+                name,
+                rhythm,
+                bool(muted),
+                date.fromisoformat(snoozed) if snoozed else None,
+                date.fromisoformat(bday) if bday else None,
+            )
+        for e in self.config.people:
+            if not e.emails:
+                continue
+            k = ids.find(e.emails[0])
+            prev = out.get(k, Settings())
+            out[k] = Settings(
+                e.name or prev.name,
+                e.every or prev.rhythm,
+                e.mute or prev.muted,
+                prev.snoozed_until,
+                e.birthday or prev.birthday,
+            )
+        return out
+
+    # ------------------------------------------------------------------ people
+    def address_stats(self, as_of_ts: int) -> dict[str, AddressStats]:
+        stats: dict[str, AddressStats] = {}
+        for row in self.store.conn.execute(
+            """
+            SELECT address, count(DISTINCT day), max(ts),
+                   sum(dir = 'out'), sum(dir = 'in'), sum(dir = 'meet'),
+                   sum(weight / (1.0 + (? - ts) / ?)),
+                   max(CASE WHEN dir = 'in' THEN ts ELSE 0 END),
+                   max(CASE WHEN dir != 'in' THEN ts ELSE 0 END)
+            FROM contact_log WHERE ts <= ? GROUP BY address
+            """,
+            (as_of_ts, YEAR, as_of_ts),
+        ):
+            stats[row[0]] = AddressStats(*row[1:])
+        return stats
+
+    def recent_days(self, as_of_ts: int) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {}
+        for address, day in self.store.conn.execute(
+            """
+            SELECT address, day FROM (
+                SELECT address, day,
+                       row_number() OVER (PARTITION BY address ORDER BY day DESC) AS rn
+                FROM (SELECT DISTINCT address, day FROM contact_log WHERE ts <= ?)
+            ) WHERE rn <= ?
+            """,
+            (as_of_ts, RECENT_DAYS),
+        ):
+            out.setdefault(address, []).append(day)
+        return out
+
+    def names(self) -> dict[str, str]:
+        best: dict[str, tuple[int, str]] = {}
+        for address, name, n in self.store.conn.execute(
+            "SELECT address, name, n FROM address_names"
+        ):
+            if n > best.get(address, (0, ""))[0]:
+                best[address] = (n, name)
+        return {a: v[1] for a, v in best.items()}
+
+    def people(self, as_of: datetime, *, include_untracked: bool = False) -> list[Person]:
+        """Every person with contact up to ``as_of``, judged as of then; tracked ones only
+        unless ``include_untracked``."""
+        self.refresh()
+        as_of_ts = int(as_of.timestamp())
+        as_of_day = self.rules.day_of(as_of)
+        stats = self.address_stats(as_of_ts)
+        recent = self.recent_days(as_of_ts)
+        ids = self.identities()
+        settings = self._settings(ids)
+        seen_names = self.names()
+        contact_names = {}
+        contact_bdays: dict[str, date] = {}
+        for name, emails, bday in self.store.contacts():
+            for e in emails:
+                if name:
+                    contact_names.setdefault(e, name)
+                if bday:
+                    contact_bdays.setdefault(e, date.fromisoformat(bday))
+
+        groups: dict[str, list[str]] = {}
+        for address in stats:
+            groups.setdefault(ids.find(address), []).append(address)
+
+        people: list[Person] = []
+        r = self.config.rules
+        for key, addrs in groups.items():
+            s = [stats[a] for a in addrs]
+            tracked = any(x.n_out or x.n_meet for x in s)
+            if not tracked and not include_untracked:
+                continue
+            addrs.sort(key=lambda a: (-stats[a].days, a))
+            if len(addrs) == 1:
+                days_list = recent.get(addrs[0], [])
+                contact_days = s[0].days
+            else:
+                days_list = sorted({d for a in addrs for d in recent.get(a, [])}, reverse=True)
+                days_list = days_list[:RECENT_DAYS]
+                contact_days = self._distinct_days(addrs, as_of_ts)
+            st = settings.get(key, Settings())
+            last_ts = max(x.last_ts for x in s)
+            days_since = as_of_day - self.rules.day_of(datetime.fromtimestamp(last_ts, UTC))
+            if st.rhythm:
+                rhythm, source = st.rhythm, "pinned"
+            elif len(days_list) >= 3:
+                gaps = [a - b for a, b in itertools.pairwise(days_list)]
+                rhythm = round(statistics.median(gaps))
+                rhythm = min(max(rhythm, r.min_rhythm), r.max_rhythm)
+                source = "inferred"
+            else:
+                rhythm, source = r.default_rhythm, "default"
+            threshold = rhythm * (1 + r.slack)
+            overdue = tracked and days_since > threshold
+            n_out = sum(x.n_out for x in s)
+            n_in = sum(x.n_in for x in s)
+            n_meet = sum(x.n_meet for x in s)
+            back = n_in + n_meet
+            balance = 0.6 + 0.4 * (min(n_out, back) / max(n_out, back) if max(n_out, back) else 0)
+            if n_out == 0:  # only meetings or only their mail
+                balance = 0.8 if n_meet else 0.5
+            strength = math.sqrt(sum(x.weight for x in s)) * balance
+            score = strength * min(days_since / rhythm, 6.0) if overdue else 0.0
+            name = (
+                st.name
+                or next((contact_names[a] for a in addrs if a in contact_names), None)
+                or next((seen_names[a] for a in addrs if a in seen_names), None)
+                or addrs[0].split("@")[0]
+            )
+            bday = st.birthday or next(
+                (contact_bdays[a] for a in addrs if a in contact_bdays), None
+            )
+            people.append(
+                Person(
+                    key=key,
+                    name=name,
+                    emails=addrs,
+                    tracked=tracked,
+                    contact_days=contact_days,
+                    last_ts=last_ts,
+                    n_out=n_out,
+                    n_in=n_in,
+                    n_meet=n_meet,
+                    strength=strength,
+                    rhythm_days=rhythm,
+                    rhythm_source=source,
+                    days_since=days_since,
+                    overdue=overdue,
+                    overdue_days=max(0, math.ceil(days_since - threshold)) if overdue else 0,
+                    score=score,
+                    muted=st.muted,
+                    snoozed_until=st.snoozed_until,
+                    forgotten=days_since > r.forget_after,
+                    last_in_ts=max(x.last_in_ts for x in s),
+                    last_mine_ts=max(x.last_mine_ts for x in s),
+                    birthday=bday,
+                    recent_days=days_list,
+                )
+            )
+        people.sort(key=lambda p: (-p.score, -(p.last_ts or 0), p.name.lower()))
+        return people
+
+    def _distinct_days(self, addrs: list[str], as_of_ts: int) -> int:
+        marks = ",".join("?" * len(addrs))
+        return self.store.conn.execute(
+            f"SELECT count(DISTINCT day) FROM contact_log WHERE address IN ({marks}) AND ts <= ?",
+            (*addrs, as_of_ts),
+        ).fetchone()[0]
+
+    # ------------------------------------------------------------------ details
+    def last_interaction(self, emails: list[str], as_of_ts: int) -> tuple[int, str] | None:
+        """(interaction id, dir) of the latest contact with any of ``emails``."""
+        marks = ",".join("?" * len(emails))
+        row = self.store.conn.execute(
+            f"SELECT interaction_id, dir FROM contact_log WHERE address IN ({marks}) AND ts <= ? "
+            "ORDER BY ts DESC LIMIT 1",
+            (*emails, as_of_ts),
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def last_incoming(self, emails: list[str], as_of_ts: int) -> int | None:
+        marks = ",".join("?" * len(emails))
+        row = self.store.conn.execute(
+            f"SELECT interaction_id FROM contact_log WHERE address IN ({marks}) AND ts <= ? "
+            "AND dir = 'in' ORDER BY ts DESC LIMIT 1",
+            (*emails, as_of_ts),
+        ).fetchone()
+        return row[0] if row else None
+
+    def monthly(
+        self, emails: list[str], as_of: datetime, months: int = 12
+    ) -> list[tuple[str, int]]:
+        """Distinct contact days per calendar month, oldest first, ending with as_of's month."""
+        local = as_of.astimezone(self.rules.tz).date()
+        labels: list[tuple[int, int]] = []
+        y, m = local.year, local.month
+        for _ in range(months):
+            labels.append((y, m))
+            y, m = (y, m - 1) if m > 1 else (y - 1, 12)
+        labels.reverse()
+        first = date(labels[0][0], labels[0][1], 1)
+        marks = ",".join("?" * len(emails))
+        counts: dict[tuple[int, int], int] = {}
+        for (day,) in self.store.conn.execute(
+            f"SELECT DISTINCT day FROM contact_log WHERE address IN ({marks}) AND ts <= ? "
+            "AND day >= ?",
+            (*emails, int(as_of.timestamp()), (first - EPOCH).days),
+        ):
+            d = EPOCH + timedelta(days=day)
+            counts[(d.year, d.month)] = counts.get((d.year, d.month), 0) + 1
+        return [(f"{yy:04d}-{mm:02d}", counts.get((yy, mm), 0)) for yy, mm in labels]
+
+    def find_person(self, query: str, as_of: datetime) -> list[Person]:
+        """People whose address or name matches ``query`` (exact address first)."""
+        q = query.strip().lower()
+        everyone = self.people(as_of, include_untracked=True)
+        exact = [p for p in everyone if q in p.emails]
+        if exact:
+            return exact
+        return [p for p in everyone if q in p.name.lower() or any(q in e for e in p.emails)]
+
+
+def settings_json(p: Person) -> str:
+    return json.dumps(p.as_json())

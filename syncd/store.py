@@ -1,0 +1,469 @@
+"""The local store: SQLite through sqlite-utils, holding facts and sync state.
+
+Writes come in batches: one batch and the cursor that is valid after it are written in one
+transaction, so a crash at any point leaves the store consistent and the next run resumes from
+the last stored cursor. Upserts are keyed by (source, source_id), so a replayed batch changes
+nothing. The rules' judgments are derived into ``contact_log`` lazily (see
+:meth:`Store.refresh_contacts`) so that a rule change never needs a re-sync.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from syncd.migrations import migrations
+from syncd.models import Batch, Contact, Interaction, Participant
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class SourceState:
+    name: str
+    type: str
+    cursor: dict[str, Any] | None
+    account: str | None
+    seq: int
+    last_ok_at: datetime | None
+    last_attempt_at: datetime | None
+    last_error: str | None
+    auth_state: str
+
+
+@dataclass
+class BatchResult:
+    upserted: int = 0
+    deleted: int = 0
+    swept: int = 0
+    skipped: int = 0
+    contacts: int = 0
+
+
+@dataclass(frozen=True)
+class StoredInteraction:
+    """An interaction as read back from the store, with its participants."""
+
+    id: int
+    source: str
+    source_id: str
+    kind: str
+    occurred_at: datetime
+    subject: str | None
+    thread_id: str | None
+    message_id: str | None
+    in_reply_to: str | None
+    flags: int
+    head_count: int
+    participants: tuple[Participant, ...]
+
+
+@dataclass(frozen=True)
+class ContactRow:
+    """One derived contact: this interaction counts as contact with this address."""
+
+    interaction_id: int
+    address: str
+    ts: int
+    day: int
+    kind: str
+    dir: str  # out | in | meet
+    weight: float
+    name: str | None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+class Store:
+    def __init__(self, db: Database, path: Path | None = None):
+        self.db = db
+        self.path = path
+
+    # ----------------------------------------------------------------- lifecycle
+    @classmethod
+    def open(cls, path: Path | str) -> Store:
+        """Open (creating if needed) the store at ``path``: owner-only, WAL, migrated."""
+        p = Path(path)
+        if str(p) != ":memory:":
+            p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not p.exists():
+                fd = os.open(p, os.O_WRONLY | os.O_CREAT, 0o600)
+                os.close(fd)
+            os.chmod(p, 0o600)
+        conn = sqlite3.connect(str(p), timeout=30, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout = 30000")
+        db = Database(conn)
+        if str(p) != ":memory:":
+            db.enable_wal()
+        conn.execute("PRAGMA synchronous = NORMAL")  # durable with WAL at commit boundaries
+        conn.execute("PRAGMA foreign_keys = OFF")
+        migrations.apply(db)
+        # WAL and SHM side files inherit the umask; keep them owner-only too.
+        for suffix in ("-wal", "-shm"):
+            side = Path(str(p) + suffix)
+            if side.exists():
+                os.chmod(side, 0o600)
+        return cls(db, p)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.db.conn
+
+    # ----------------------------------------------------------------- sources
+    def ensure_source(self, name: str, type_name: str) -> None:
+        self.conn.execute(
+            "INSERT INTO sources (name, type) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET type = excluded.type",
+            (name, type_name),
+        )
+
+    def source_state(self, name: str) -> SourceState | None:
+        row = self.conn.execute(
+            "SELECT name, type, cursor, account, seq, last_ok_at, last_attempt_at, last_error, "
+            "auth_state FROM sources WHERE name = ?",
+            (name,),
+        ).fetchone()
+        if row is None:
+            return None
+        return SourceState(
+            name=row[0],
+            type=row[1],
+            cursor=json.loads(row[2]) if row[2] else None,
+            account=row[3],
+            seq=row[4],
+            last_ok_at=_dt(row[5]),
+            last_attempt_at=_dt(row[6]),
+            last_error=row[7],
+            auth_state=row[8],
+        )
+
+    def source_states(self) -> list[SourceState]:
+        names = [r[0] for r in self.conn.execute("SELECT name FROM sources ORDER BY name")]
+        return [s for n in names if (s := self.source_state(n)) is not None]
+
+    def accounts(self) -> list[str]:
+        return [
+            r[0]
+            for r in self.conn.execute("SELECT DISTINCT account FROM sources WHERE account != ''")
+            if r[0]
+        ]
+
+    def mark_attempt(self, name: str) -> None:
+        self.conn.execute(
+            "UPDATE sources SET last_attempt_at = ? WHERE name = ?", (iso(utcnow()), name)
+        )
+
+    def mark_ok(self, name: str) -> None:
+        self.conn.execute(
+            "UPDATE sources SET last_ok_at = ?, last_error = NULL, auth_state = 'ok' "
+            "WHERE name = ?",
+            (iso(utcnow()), name),
+        )
+
+    def mark_error(self, name: str, message: str, *, needs_reauth: bool = False) -> None:
+        self.conn.execute(
+            "UPDATE sources SET last_error = ?, auth_state = CASE WHEN ? THEN 'needs_reauth' "
+            "ELSE auth_state END WHERE name = ?",
+            (message, needs_reauth, name),
+        )
+
+    def reset_source(self, name: str) -> None:
+        """Forget the cursor so that the next sync is a full one (data stays)."""
+        self.conn.execute("UPDATE sources SET cursor = NULL WHERE name = ?", (name,))
+
+    # ----------------------------------------------------------------- batches
+    def apply_batch(self, source: str, batch: Batch) -> BatchResult:
+        """Write one batch and its cursor atomically; replaying it changes nothing."""
+        res = BatchResult()
+        with self.db.atomic():
+            row = self.conn.execute(
+                "SELECT seq, sweeps FROM sources WHERE name = ?", (source,)
+            ).fetchone()
+            if row is None:
+                raise KeyError(f"unknown source {source!r}: call ensure_source first")
+            seq = row[0] + 1
+            sweeps: dict[str, int] = json.loads(row[1] or "{}")
+            for scope in batch.full_sync_start:
+                sweeps[scope] = seq
+            for item in batch.upserts:
+                self._upsert(source, item, seq)
+            res.upserted = len(batch.upserts)
+            for sid in batch.deletions:
+                res.deleted += self._delete_where("source = ? AND source_id = ?", (source, sid))
+            for scope in batch.full_sync_end:
+                start = sweeps.pop(scope, None)
+                if start is not None:
+                    res.swept += self._delete_where(
+                        "source = ? AND scope = ? AND seq < ?", (source, scope, start)
+                    )
+            for c in batch.contacts:
+                self._upsert_contact(source, c)
+            res.contacts = len(batch.contacts)
+            if batch.contact_deletions:
+                self.conn.executemany(
+                    "DELETE FROM contacts WHERE source = ? AND source_id = ?",
+                    [(source, sid) for sid in batch.contact_deletions],
+                )
+            now = iso(utcnow())
+            self.conn.executemany(
+                "INSERT INTO skipped (source, location, reason, seen_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (source, location) DO UPDATE SET reason = excluded.reason, "
+                "seen_at = excluded.seen_at",
+                [(source, s.where, s.reason, now) for s in batch.skipped],
+            )
+            res.skipped = len(batch.skipped)
+            sets = ["seq = ?", "sweeps = ?"]
+            args: list[Any] = [seq, json.dumps(sweeps)]
+            if batch.cursor is not None:
+                sets.append("cursor = ?")
+                args.append(json.dumps(batch.cursor, separators=(",", ":")))
+            if batch.account:
+                sets.append("account = ?")
+                args.append(batch.account.lower())
+            self.conn.execute(
+                f"UPDATE sources SET {', '.join(sets)} WHERE name = ?", (*args, source)
+            )
+        return res
+
+    def _upsert(self, source: str, it: Interaction, seq: int) -> None:
+        occurred = it.occurred_at.astimezone(UTC)
+        row = self.conn.execute(
+            """
+            INSERT INTO interactions (source, source_id, kind, occurred_at, ts, ends_at, subject,
+                thread_id, message_id, in_reply_to, flags, head_count, scope, seq)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (source, source_id) DO UPDATE SET
+                kind = excluded.kind, occurred_at = excluded.occurred_at, ts = excluded.ts,
+                ends_at = excluded.ends_at, subject = excluded.subject,
+                thread_id = excluded.thread_id, message_id = excluded.message_id,
+                in_reply_to = excluded.in_reply_to, flags = excluded.flags,
+                head_count = excluded.head_count, scope = excluded.scope, seq = excluded.seq
+            RETURNING id
+            """,
+            (
+                source,
+                it.source_id,
+                it.kind,
+                occurred.isoformat(timespec="seconds"),
+                int(occurred.timestamp()),
+                iso(it.ends_at) if it.ends_at else None,
+                it.subject,
+                it.thread_id,
+                it.message_id,
+                it.in_reply_to,
+                int(it.flags),
+                it.head_count,
+                it.scope,
+                seq,
+            ),
+        ).fetchone()
+        iid = row[0]
+        self.conn.execute("DELETE FROM participants WHERE interaction_id = ?", (iid,))
+        seen: set[tuple[str, str]] = set()
+        rows = []
+        for p in it.participants:
+            if (p.address, p.role) in seen:
+                continue
+            seen.add((p.address, p.role))
+            rows.append((iid, p.address, p.role, p.name, p.response))
+        self.conn.executemany(
+            "INSERT INTO participants (interaction_id, address, role, name, response) "
+            "VALUES (?, ?, ?, ?, ?)",
+            rows,
+        )
+        self.conn.execute("DELETE FROM contact_log WHERE interaction_id = ?", (iid,))
+        self.conn.execute("INSERT OR IGNORE INTO contact_queue VALUES (?)", (iid,))
+
+    def _delete_where(self, where: str, args: Sequence[Any]) -> int:
+        ids = [r[0] for r in self.conn.execute(f"SELECT id FROM interactions WHERE {where}", args)]
+        for chunk in _chunks(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            for table, col in (
+                ("participants", "interaction_id"),
+                ("contact_log", "interaction_id"),
+                ("contact_queue", "interaction_id"),
+                ("interactions", "id"),
+            ):
+                self.conn.execute(f"DELETE FROM {table} WHERE {col} IN ({marks})", chunk)
+        return len(ids)
+
+    def _upsert_contact(self, source: str, c: Contact) -> None:
+        self.conn.execute(
+            "INSERT INTO contacts (source, source_id, name, emails, birthday) VALUES (?,?,?,?,?) "
+            "ON CONFLICT (source, source_id) DO UPDATE SET name = excluded.name, "
+            "emails = excluded.emails, birthday = excluded.birthday",
+            (
+                source,
+                c.source_id,
+                c.name,
+                json.dumps(sorted({e.lower() for e in c.emails})),
+                c.birthday.isoformat() if c.birthday else None,
+            ),
+        )
+
+    # ----------------------------------------------------------------- reading facts
+    def counts(self) -> dict[str, int]:
+        return {
+            t: self.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("interactions", "participants", "contacts", "skipped")
+        }
+
+    def skipped_count(self, source: str) -> int:
+        return self.conn.execute(
+            "SELECT count(*) FROM skipped WHERE source = ?", (source,)
+        ).fetchone()[0]
+
+    def load_interactions(self, ids: Sequence[int]) -> list[StoredInteraction]:
+        out: list[StoredInteraction] = []
+        for chunk in _chunks(list(ids), 500):
+            marks = ",".join("?" * len(chunk))
+            parts: dict[int, list[Participant]] = {}
+            for iid, address, role, name, response in self.conn.execute(
+                f"SELECT interaction_id, address, role, name, response FROM participants "
+                f"WHERE interaction_id IN ({marks})",
+                chunk,
+            ):
+                parts.setdefault(iid, []).append(Participant(address, role, name, response))
+            for r in self.conn.execute(
+                f"SELECT id, source, source_id, kind, occurred_at, subject, thread_id, message_id, "
+                f"in_reply_to, flags, head_count FROM interactions WHERE id IN ({marks})",
+                chunk,
+            ):
+                out.append(
+                    StoredInteraction(
+                        id=r[0],
+                        source=r[1],
+                        source_id=r[2],
+                        kind=r[3],
+                        occurred_at=datetime.fromisoformat(r[4]),
+                        subject=r[5],
+                        thread_id=r[6],
+                        message_id=r[7],
+                        in_reply_to=r[8],
+                        flags=r[9],
+                        head_count=r[10],
+                        participants=tuple(parts.get(r[0], ())),
+                    )
+                )
+        return out
+
+    def interaction_ids_for(self, addresses: Iterable[str]) -> list[int]:
+        addrs = sorted(set(addresses))
+        ids: set[int] = set()
+        for chunk in _chunks(addrs, 500):
+            marks = ",".join("?" * len(chunk))
+            ids.update(
+                r[0]
+                for r in self.conn.execute(
+                    f"SELECT interaction_id FROM participants WHERE address IN ({marks})", chunk
+                )
+            )
+        return sorted(ids)
+
+    def contacts(self) -> list[tuple[str | None, tuple[str, ...], str | None]]:
+        return [
+            (r[0], tuple(json.loads(r[1])), r[2])
+            for r in self.conn.execute("SELECT name, emails, birthday FROM contacts")
+        ]
+
+    # ----------------------------------------------------------------- derived contacts
+    def refresh_contacts(
+        self,
+        fingerprint: str,
+        derive: Callable[[list[StoredInteraction]], list[ContactRow]],
+        progress: Callable[[int, int], None] | None = None,
+        chunk: int = 5000,
+    ) -> int:
+        """Bring ``contact_log`` up to date with the facts and the rules.
+
+        ``fingerprint`` identifies the rules (and the user's addresses); when it differs from
+        the one the log was built with, the whole log is rebuilt. Otherwise only interactions
+        written since the last refresh are derived. Returns how many interactions were derived.
+        """
+        old = self.get_meta("contact_rules")
+        with self.db.atomic():
+            if old != fingerprint:
+                self.conn.execute("DELETE FROM contact_log")
+                self.conn.execute("DELETE FROM address_names")
+                self.conn.execute("DELETE FROM contact_queue")
+                self.conn.execute("INSERT INTO contact_queue SELECT id FROM interactions")
+                self.set_meta("contact_rules", fingerprint)
+        total = self.conn.execute("SELECT count(*) FROM contact_queue").fetchone()[0]
+        done = 0
+        while True:
+            ids = [
+                r[0]
+                for r in self.conn.execute(
+                    "SELECT interaction_id FROM contact_queue ORDER BY interaction_id LIMIT ?",
+                    (chunk,),
+                )
+            ]
+            if not ids:
+                break
+            rows = derive(self.load_interactions(ids))
+            with self.db.atomic():
+                marks = ",".join("?" * len(ids))
+                self.conn.execute(f"DELETE FROM contact_log WHERE interaction_id IN ({marks})", ids)
+                self.conn.executemany(
+                    "INSERT OR REPLACE INTO contact_log "
+                    "(interaction_id, address, ts, day, kind, dir, weight, name) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (r.interaction_id, r.address, r.ts, r.day, r.kind, r.dir, r.weight, r.name)
+                        for r in rows
+                    ],
+                )
+                self.conn.execute(
+                    f"DELETE FROM contact_queue WHERE interaction_id IN ({marks})", ids
+                )
+            done += len(ids)
+            if progress:
+                progress(done, total)
+        return done
+
+    def iter_contact_log(self, until_ts: int) -> Iterator[tuple[Any, ...]]:
+        """(address, day, ts, dir, weight, interaction_id) ordered by address then time."""
+        yield from self.conn.execute(
+            "SELECT address, day, ts, dir, weight, interaction_id FROM contact_log "
+            "WHERE ts <= ? ORDER BY address, ts",
+            (until_ts,),
+        )
+
+    # ----------------------------------------------------------------- meta and settings
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+
+def _chunks(items: Sequence[Any], n: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
