@@ -291,6 +291,13 @@ def _table(data: Mapping[str, Any], key: str, problems: list[str]) -> dict[str, 
     return value
 
 
+def _relative_to(value: Any, config_path: Path | None) -> Any:
+    """Relative paths in a config file are relative to the file's folder, not the cwd."""
+    if isinstance(value, Path) and not value.is_absolute() and config_path is not None:
+        return config_path.resolve().parent / value
+    return value
+
+
 def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
     problems: list[str] = []
     for key in data:
@@ -328,6 +335,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
             problems.append(f"{where} type: must be one of {', '.join(TYPES)}; got {type_name!r}")
             continue
         opts = validate_table(table, options_for(type_name), where, problems)
+        opts = {k: _relative_to(v, path) for k, v in opts.items()}
         sources[name] = SourceConfig(name=name, type=type_name, options=opts)
     _ = COMMON_OPTIONS  # the common keys are part of options_for()
 
@@ -382,7 +390,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
 
     if problems:
         raise ConfigError(str(path) if path else "<config>", problems)
-    store_path = store_raw.get("path") or default_store_path()
+    store_path = _relative_to(store_raw.get("path"), path) or default_store_path()
     return Config(
         path=path,
         me=me,

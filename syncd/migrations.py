@@ -131,3 +131,36 @@ def m001_initial(db: Database) -> None:
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
         """
     )
+
+
+@migrations()
+def m002_address_summary(db: Database) -> None:
+    """Per-address aggregates of contact_log, kept current for the addresses whose contacts
+    changed (tracked by triggers), so that `people` and `digest` read one small table."""
+    db.executescript(
+        """
+        CREATE TABLE address_summary (
+            address TEXT PRIMARY KEY,
+            days INTEGER NOT NULL,       -- distinct contact days
+            last_ts INTEGER NOT NULL,
+            n_out INTEGER NOT NULL,
+            n_in INTEGER NOT NULL,
+            n_meet INTEGER NOT NULL,
+            wsum REAL NOT NULL,          -- sum(weight * exp((ts - T0) / tau)): see relationships
+            last_in_ts INTEGER NOT NULL,
+            last_mine_ts INTEGER NOT NULL,
+            recent TEXT NOT NULL         -- JSON: the newest distinct contact days, newest first
+        ) WITHOUT ROWID;
+        CREATE TABLE summary_dirty (address TEXT PRIMARY KEY) WITHOUT ROWID;
+        CREATE TRIGGER contact_log_dirty_add AFTER INSERT ON contact_log
+        BEGIN
+            INSERT OR IGNORE INTO summary_dirty (address) VALUES (NEW.address);
+        END;
+        CREATE TRIGGER contact_log_dirty_remove AFTER DELETE ON contact_log
+        BEGIN
+            INSERT OR IGNORE INTO summary_dirty (address) VALUES (OLD.address);
+        END;
+        CREATE INDEX contact_log_ts ON contact_log (ts);
+        INSERT INTO summary_dirty (address) SELECT DISTINCT address FROM contact_log;
+        """
+    )

@@ -19,10 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from syncd.config import Config
 from syncd.identity import Identities
 from syncd.rules import EPOCH, RuleSet
-from syncd.store import Store
-
-RECENT_DAYS = 13  # distinct contact days used to infer a rhythm (12 gaps)
-YEAR = 365 * 86400.0
+from syncd.store import RECENT_DAYS, SUMMARY_T0, SUMMARY_TAU, Store
 
 
 @dataclass
@@ -146,36 +143,26 @@ class Model:
         return out
 
     # ------------------------------------------------------------------ people
-    def address_stats(self, as_of_ts: int) -> dict[str, AddressStats]:
+    def address_stats(self, as_of_ts: int) -> tuple[dict[str, AddressStats], dict[str, list[int]]]:
+        """Per address: aggregates of its contacts up to ``as_of_ts``, and its newest contact
+        days. Read from the summary table, except for addresses with contacts after
+        ``as_of_ts`` (upcoming meetings, or an as-of date in the past), recomputed exactly."""
+        decay = math.exp(-(as_of_ts - SUMMARY_T0) / SUMMARY_TAU)
+        later = self.store.addresses_with_contacts_after(as_of_ts)
         stats: dict[str, AddressStats] = {}
-        for row in self.store.conn.execute(
-            """
-            SELECT address, count(DISTINCT day), max(ts),
-                   sum(dir = 'out'), sum(dir = 'in'), sum(dir = 'meet'),
-                   sum(weight / (1.0 + (? - ts) / ?)),
-                   max(CASE WHEN dir = 'in' THEN ts ELSE 0 END),
-                   max(CASE WHEN dir != 'in' THEN ts ELSE 0 END)
-            FROM contact_log WHERE ts <= ? GROUP BY address
-            """,
-            (as_of_ts, YEAR, as_of_ts),
-        ):
-            stats[row[0]] = AddressStats(*row[1:])
-        return stats
-
-    def recent_days(self, as_of_ts: int) -> dict[str, list[int]]:
-        out: dict[str, list[int]] = {}
-        for address, day in self.store.conn.execute(
-            """
-            SELECT address, day FROM (
-                SELECT address, day,
-                       row_number() OVER (PARTITION BY address ORDER BY day DESC) AS rn
-                FROM (SELECT DISTINCT address, day FROM contact_log WHERE ts <= ?)
-            ) WHERE rn <= ?
-            """,
-            (as_of_ts, RECENT_DAYS),
-        ):
-            out.setdefault(address, []).append(day)
-        return out
+        recent: dict[str, list[int]] = {}
+        for row in self.store.summaries():
+            if row[0] in later:
+                continue
+            stats[row[0]] = AddressStats(*row[1:6], row[6] * decay, *row[7:9])
+            recent[row[0]] = row[9]
+        exact = sorted(later)
+        for i in range(0, len(exact), 500):
+            chunk = exact[i : i + 500]
+            for row in self.store.contact_aggregates(chunk, as_of_ts):
+                stats[row[0]] = AddressStats(*row[1:6], row[6] * decay, *row[7:9])
+            recent.update(self.store.recent_contact_days(chunk, as_of_ts))
+        return stats, recent
 
     def names(self) -> dict[str, str]:
         best: dict[str, tuple[int, str]] = {}
@@ -192,8 +179,7 @@ class Model:
         self.refresh()
         as_of_ts = int(as_of.timestamp())
         as_of_day = self.rules.day_of(as_of)
-        stats = self.address_stats(as_of_ts)
-        recent = self.recent_days(as_of_ts)
+        stats, recent = self.address_stats(as_of_ts)
         ids = self.identities()
         settings = self._settings(ids)
         seen_names = self.names()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -25,6 +26,14 @@ from syncd.migrations import migrations
 from syncd.models import Batch, Contact, Interaction, Participant
 
 log = logging.getLogger(__name__)
+
+
+# Recency weighting of contacts decays exponentially with time constant TAU, so that the
+# weighted sum as of any time A is exp(-(A - T0) / TAU) * sum(weight * exp((ts - T0) / TAU)):
+# the store keeps the second factor per address and never needs to rescan for a new A.
+SUMMARY_T0 = 1577836800  # 2020-01-01T00:00:00Z
+SUMMARY_TAU = 365.0 * 86400
+RECENT_DAYS = 13  # distinct contact days kept per address to infer a rhythm (12 gaps)
 
 
 def utcnow() -> datetime:
@@ -116,6 +125,10 @@ class Store:
             db.enable_wal()
         conn.execute("PRAGMA synchronous = NORMAL")  # durable with WAL at commit boundaries
         conn.execute("PRAGMA foreign_keys = OFF")
+        try:
+            conn.execute("SELECT exp(0)")
+        except sqlite3.OperationalError:  # SQLite built without math functions
+            conn.create_function("exp", 1, math.exp, deterministic=True)
         migrations.apply(db)
         # WAL and SHM side files inherit the umask; keep them owner-only too.
         for suffix in ("-wal", "-shm"):
@@ -407,6 +420,8 @@ class Store:
             if old != fingerprint:
                 self.conn.execute("DELETE FROM contact_log")
                 self.conn.execute("DELETE FROM address_names")
+                self.conn.execute("DELETE FROM address_summary")
+                self.conn.execute("DELETE FROM summary_dirty")
                 self.conn.execute("DELETE FROM contact_queue")
                 self.conn.execute("INSERT INTO contact_queue SELECT id FROM interactions")
                 self.set_meta("contact_rules", fingerprint)
@@ -441,15 +456,87 @@ class Store:
             done += len(ids)
             if progress:
                 progress(done, total)
+        self.refresh_summary()
         return done
 
-    def iter_contact_log(self, until_ts: int) -> Iterator[tuple[Any, ...]]:
-        """(address, day, ts, dir, weight, interaction_id) ordered by address then time."""
+    def refresh_summary(self) -> int:
+        """Recompute ``address_summary`` for the addresses whose contacts changed."""
+        dirty = [r[0] for r in self.conn.execute("SELECT address FROM summary_dirty")]
+        for chunk in _chunks(dirty, 500):
+            aggregates = list(self.contact_aggregates(chunk, None))
+            recent = self.recent_contact_days(chunk, None)
+            with self.db.atomic():
+                marks = ",".join("?" * len(chunk))
+                self.conn.execute(f"DELETE FROM address_summary WHERE address IN ({marks})", chunk)
+                self.conn.executemany(
+                    "INSERT INTO address_summary (address, days, last_ts, n_out, n_in, n_meet, "
+                    "wsum, last_in_ts, last_mine_ts, recent) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    [(*row, json.dumps(recent.get(row[0], []))) for row in aggregates],
+                )
+                self.conn.execute(f"DELETE FROM summary_dirty WHERE address IN ({marks})", chunk)
+        return len(dirty)
+
+    def contact_aggregates(
+        self, addresses: Sequence[str], until_ts: int | None
+    ) -> Iterator[tuple[Any, ...]]:
+        """Per address: (address, distinct days, last ts, #out, #in, #meet, decayed weight sum,
+        last ts of their personal mail, last ts of your mail or a meeting)."""
+        marks = ",".join("?" * len(addresses))
+        cond = "" if until_ts is None else " AND ts <= ?"
+        args: list[Any] = [SUMMARY_T0, SUMMARY_TAU, *addresses]
+        if until_ts is not None:
+            args.append(until_ts)
         yield from self.conn.execute(
-            "SELECT address, day, ts, dir, weight, interaction_id FROM contact_log "
-            "WHERE ts <= ? ORDER BY address, ts",
-            (until_ts,),
+            f"""
+            SELECT address, count(DISTINCT day), max(ts),
+                   sum(dir = 'out'), sum(dir = 'in'), sum(dir = 'meet'),
+                   sum(weight * exp((ts - ?) / ?)),
+                   max(CASE WHEN dir = 'in' THEN ts ELSE 0 END),
+                   max(CASE WHEN dir != 'in' THEN ts ELSE 0 END)
+            FROM contact_log WHERE address IN ({marks}){cond} GROUP BY address
+            """,
+            args,
         )
+
+    def recent_contact_days(
+        self, addresses: Sequence[str], until_ts: int | None, n: int = RECENT_DAYS
+    ) -> dict[str, list[int]]:
+        """Per address, its newest ``n`` distinct contact days, newest first."""
+        marks = ",".join("?" * len(addresses))
+        cond = "" if until_ts is None else " AND ts <= ?"
+        args: list[Any] = [*addresses]
+        if until_ts is not None:
+            args.append(until_ts)
+        out: dict[str, list[int]] = {}
+        for address, day in self.conn.execute(
+            f"""
+            SELECT address, day FROM (
+                SELECT address, day,
+                       row_number() OVER (PARTITION BY address ORDER BY day DESC) AS rn
+                FROM (SELECT DISTINCT address, day FROM contact_log
+                      WHERE address IN ({marks}){cond})
+            ) WHERE rn <= ? ORDER BY address, day DESC
+            """,
+            (*args, n),
+        ):
+            out.setdefault(address, []).append(day)
+        return out
+
+    def summaries(self) -> Iterator[tuple[Any, ...]]:
+        """Every row of address_summary, ``recent`` decoded."""
+        for row in self.conn.execute(
+            "SELECT address, days, last_ts, n_out, n_in, n_meet, wsum, last_in_ts, last_mine_ts, "
+            "recent FROM address_summary"
+        ):
+            yield (*row[:9], json.loads(row[9]))
+
+    def addresses_with_contacts_after(self, ts: int) -> set[str]:
+        return {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT DISTINCT address FROM contact_log WHERE ts > ?", (ts,)
+            )
+        }
 
     # ----------------------------------------------------------------- meta and settings
     def get_meta(self, key: str) -> str | None:
