@@ -121,8 +121,8 @@ class Mailbox:
         self.history.append(rec)
 
     def expire_history(self) -> None:
-        """Every historyId handed out so far becomes invalid (404), as after a week idle."""
-        self.min_history_id = self.history_id + 1
+        """Every historyId older than the current one answers 404, as after a week idle."""
+        self.min_history_id = self.history_id
 
     def order(self) -> list[str]:
         if self._order is None:
