@@ -93,6 +93,7 @@ class MsFake:
         self.access_tokens: dict[str, float] = {}  # token -> expiry (time.time())
         self.granted_scopes: set[str] = set()
         self.revoked = False
+        self.auto_approve = False  # the "user" approves every device code at once (CLI tests)
         # delta state: token -> round description
         self.tokens: dict[str, dict[str, Any]] = {}
         # faults and limits
@@ -292,7 +293,11 @@ class MsFake:
             self.requests["devicecode"] += 1
             dc = secrets.token_hex(8)
             code = secrets.token_hex(4).upper()
-            self.device_codes[dc] = {"user_code": code, "approved": False, "scopes": scopes}
+            self.device_codes[dc] = {
+                "user_code": code,
+                "approved": self.auto_approve,
+                "scopes": scopes,
+            }
             return 200, {
                 "device_code": dc,
                 "user_code": code,
