@@ -8,6 +8,7 @@ HTML version next to it. The folder stays, so the user can go on exploring with 
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,34 +23,16 @@ from syncd.store import Store
 from syncd.sync import sync_all
 
 
-def _toml_string(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def write_demo_config(folder: Path, now: datetime | None = None) -> Path:
     """Generate the sample sources in ``folder`` and a config for them; returns its path."""
     now = now or datetime.now(UTC)
     demo = write_demo_sources(folder, now.date())
-    emails = ", ".join(_toml_string(e) for e in demo.me_emails)
     config = folder / "config.toml"
     config.write_text(
         "# Written by `syncd demo`: a fictional user's mailbox and calendar.\n"
-        "[me]\n"
-        f"name = {_toml_string(demo.me_name)}\n"
-        f"emails = [{emails}]\n"
-        f"timezone = {_toml_string(demo.timezone)}\n\n"
-        "[store]\n"
-        f"path = {_toml_string(str(folder / 'syncd.db'))}\n\n"
-        "[sources.mail]\n"
-        'type = "mbox"\n'
-        f"path = {_toml_string(str(demo.mbox_path))}\n\n"
-        "[sources.calendar]\n"
-        'type = "ics"\n'
-        f"path = {_toml_string(str(demo.ics_path))}\n\n"
-        "[digest]\n"
-        "max_people = 7\n"
-        'via = "file"\n'
-        f"file_path = {_toml_string(str(folder / 'outbox'))}\n"
+        + demo.config_toml(folder / "syncd.db")
+        + '\n[digest]\nmax_people = 7\nvia = "file"\n'
+        + f"file_path = {json.dumps(str(folder / 'outbox'))}\n"
     )
     return config
 
