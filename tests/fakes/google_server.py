@@ -97,6 +97,7 @@ def google_error(status: int, message: str, reason: str | None = None, **extra: 
 
 def _page(items: list[Any], query: dict[str, list[str]], default: int, cap: int) -> tuple:
     size = min(int(query.get("maxResults", query.get("pageSize", [default]))[0]), cap)
+    size = min(size, int(query.get("_max_page", [size])[0]))
     start = int(query.get("pageToken", ["0"])[0] or 0)
     chunk = items[start : start + size]
     nxt = str(start + size) if start + size < len(items) else None
@@ -114,7 +115,9 @@ class FakeGoogle:
         quota_retry_after: str | None = None,
         record: bool = True,
         sleep: Callable[[float], None] = time.sleep,
+        max_page: int | None = None,
     ):
+        self.max_page = max_page  # smaller pages than the client asks for, as Google may send
         self.clock = clock
         self.latency = latency
         self.sleep = sleep
@@ -222,6 +225,8 @@ class FakeGoogle:
             self.http_requests += 1
         parsed = urllib.parse.urlsplit(raw_path)
         path, query = parsed.path, urllib.parse.parse_qs(parsed.query)
+        if self.max_page:
+            query["_max_page"] = [str(self.max_page)]
         if path == "/token":
             return self.token(body)
         if path == "/auth":
@@ -466,10 +471,13 @@ class FakeGoogle:
             method, target, _ = lines[0].split(" ", 2)
             part_headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
             split = urllib.parse.urlsplit(target)
+            part_query = urllib.parse.parse_qs(split.query)
+            if self.max_page:
+                part_query["_max_page"] = [str(self.max_page)]
             status, rh, out = self.api(
                 method,
                 split.path,
-                urllib.parse.parse_qs(split.query),
+                part_query,
                 part_headers,
                 b"",
                 in_batch=True,
