@@ -59,7 +59,7 @@ def test_events_are_synced_then_only_changes_arrive_by_sync_token(fake, tmp_path
     store = MiniStore()
     store.sync(conn)
     assert len(store.interactions) == 7
-    first_list = [r for r in fake.requests if r.path.endswith("/events")][0]
+    first_list = next(r for r in fake.requests if r.path.endswith("/events"))
     assert first_list.query["singleEvents"] == ["true"]
     assert first_list.query["fields"] == [EVENT_FIELDS]
     assert "timeMin" in first_list.query
