@@ -424,17 +424,17 @@ def _series(uid: str, comps: list[Any], ctx: _Context) -> Iterator[Interaction |
         if _is_recurring(good) or not safe:
             what = "kept the first occurrence only" if safe else "skipped the series"
             yield Skip(where, f"recurrence could not be expanded ({_reason(e)}); {what}")
-    seen: set[str] = set()
+    found: dict[str, Interaction] = {}
     for occ in occurrences:
         try:
             item = _interaction(uid, occ, ctx, end)
         except Exception as e:
             yield Skip(where, f"unreadable occurrence: {_reason(e)}")
             continue
-        if item is None or item.source_id in seen:
-            continue
-        seen.add(item.source_id)
-        yield item
+        if item is not None:
+            found.setdefault(item.source_id, item)
+    # recurring-ical-events returns overrides in set order: sort for reproducible output.
+    yield from sorted(found.values(), key=lambda i: (i.occurred_at, i.source_id))
 
 
 def _has_floating_or_utc(comps: list[Any]) -> bool:
