@@ -220,8 +220,7 @@ class Store:
             sweeps: dict[str, int] = json.loads(row[1] or "{}")
             for scope in batch.full_sync_start:
                 sweeps[scope] = seq
-            for item in batch.upserts:
-                self._upsert(source, item, seq)
+            self._upsert_many(source, batch.upserts, seq)
             res.upserted = len(batch.upserts)
             for sid in batch.deletions:
                 res.deleted += self._delete_where("source = ? AND source_id = ?", (source, sid))
@@ -260,54 +259,91 @@ class Store:
             )
         return res
 
-    def _upsert(self, source: str, it: Interaction, seq: int) -> None:
-        occurred = it.occurred_at.astimezone(UTC)
-        row = self.conn.execute(
-            """
-            INSERT INTO interactions (source, source_id, kind, occurred_at, ts, ends_at, subject,
-                thread_id, message_id, in_reply_to, flags, head_count, scope, seq)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (source, source_id) DO UPDATE SET
-                kind = excluded.kind, occurred_at = excluded.occurred_at, ts = excluded.ts,
-                ends_at = excluded.ends_at, subject = excluded.subject,
-                thread_id = excluded.thread_id, message_id = excluded.message_id,
-                in_reply_to = excluded.in_reply_to, flags = excluded.flags,
-                head_count = excluded.head_count, scope = excluded.scope, seq = excluded.seq
-            RETURNING id
-            """,
-            (
-                source,
-                it.source_id,
-                it.kind,
-                occurred.isoformat(timespec="seconds"),
-                int(occurred.timestamp()),
-                iso(it.ends_at) if it.ends_at else None,
-                it.subject,
-                it.thread_id,
-                it.message_id,
-                it.in_reply_to,
-                int(it.flags),
-                it.head_count,
-                it.scope,
-                seq,
-            ),
-        ).fetchone()
-        iid = row[0]
-        self.conn.execute("DELETE FROM participants WHERE interaction_id = ?", (iid,))
-        seen: set[tuple[str, str]] = set()
+    def _upsert_many(self, source: str, items: Sequence[Interaction], seq: int) -> None:
+        """Insert or update interactions and replace their participants, in bulk.
+
+        A batch may name the same source_id twice (a message copied into two folders of an
+        mbox): the last one wins, as if they had come one after the other.
+        """
+        latest: dict[str, Interaction] = {}
+        for it in items:
+            latest[it.source_id] = it
+        sids = list(latest)
+        existing: dict[str, int] = {}
+        for chunk in _chunks(sids, 500):
+            marks = ",".join("?" * len(chunk))
+            existing.update(
+                self.conn.execute(
+                    f"SELECT source_id, id FROM interactions WHERE source = ? "
+                    f"AND source_id IN ({marks})",
+                    (source, *chunk),
+                ).fetchall()
+            )
         rows = []
-        for p in it.participants:
-            if (p.address, p.role) in seen:
-                continue
-            seen.add((p.address, p.role))
-            rows.append((iid, p.address, p.role, p.name, p.response))
+        for it in latest.values():
+            occurred = it.occurred_at.astimezone(UTC)
+            rows.append(
+                (
+                    it.kind,
+                    occurred.isoformat(timespec="seconds"),
+                    int(occurred.timestamp()),
+                    iso(it.ends_at) if it.ends_at else None,
+                    it.subject,
+                    it.thread_id,
+                    it.message_id,
+                    it.in_reply_to,
+                    int(it.flags),
+                    it.head_count,
+                    it.scope,
+                    seq,
+                    source,
+                    it.source_id,
+                )
+            )
+        old_ids = [existing[sid] for sid in sids if sid in existing]
+        self.conn.executemany(
+            "UPDATE interactions SET kind = ?, occurred_at = ?, ts = ?, ends_at = ?, subject = ?, "
+            "thread_id = ?, message_id = ?, in_reply_to = ?, flags = ?, head_count = ?, "
+            "scope = ?, seq = ? WHERE source = ? AND source_id = ?",
+            [r for r in rows if r[-1] in existing],
+        )
+        self.conn.executemany(
+            "INSERT INTO interactions (kind, occurred_at, ts, ends_at, subject, thread_id, "
+            "message_id, in_reply_to, flags, head_count, scope, seq, source, source_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [r for r in rows if r[-1] not in existing],
+        )
+        ids = dict(existing)
+        new = [sid for sid in sids if sid not in existing]
+        for chunk in _chunks(new, 500):
+            marks = ",".join("?" * len(chunk))
+            ids.update(
+                self.conn.execute(
+                    f"SELECT source_id, id FROM interactions WHERE source = ? "
+                    f"AND source_id IN ({marks})",
+                    (source, *chunk),
+                ).fetchall()
+            )
+        for chunk in _chunks(old_ids, 500):
+            marks = ",".join("?" * len(chunk))
+            self.conn.execute(f"DELETE FROM participants WHERE interaction_id IN ({marks})", chunk)
+            self.conn.execute(f"DELETE FROM contact_log WHERE interaction_id IN ({marks})", chunk)
+        parts = []
+        for sid, it in latest.items():
+            iid = ids[sid]
+            seen: set[tuple[str, str]] = set()
+            for p in it.participants:
+                if (p.address, p.role) not in seen:
+                    seen.add((p.address, p.role))
+                    parts.append((iid, p.address, p.role, p.name, p.response))
         self.conn.executemany(
             "INSERT INTO participants (interaction_id, address, role, name, response) "
             "VALUES (?, ?, ?, ?, ?)",
-            rows,
+            parts,
         )
-        self.conn.execute("DELETE FROM contact_log WHERE interaction_id = ?", (iid,))
-        self.conn.execute("INSERT OR IGNORE INTO contact_queue VALUES (?)", (iid,))
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO contact_queue VALUES (?)", [(ids[sid],) for sid in sids]
+        )
 
     def _delete_where(self, where: str, args: Sequence[Any]) -> int:
         ids = [r[0] for r in self.conn.execute(f"SELECT id FROM interactions WHERE {where}", args)]
