@@ -9,6 +9,9 @@ The public surface is small:
     ``headers`` is an :class:`email.message.Message` (from a headers-only parser, any policy) or
     a sequence of ``(name, value)`` pairs. Raises :class:`HeaderError` when the message has no
     usable Date; the caller turns that into a ``Skip``.
+``header_pairs(block)``
+    the ``(name, value)`` pairs of the ``HEADER_FIELDS`` found in a raw header block (bytes),
+    a fast alternative to a full ``BytesHeaderParser`` parse when only these fields matter.
 ``flags_from_gmail_labels(labels)``
     Takeout's ``X-Gmail-Labels`` value, or Gmail API label names/ids, as :class:`Flag` bits.
 
@@ -56,6 +59,7 @@ HEADER_FIELDS: tuple[str, ...] = (
     "X-Gmail-Labels",
 )
 _WANTED = frozenset(h.lower() for h in HEADER_FIELDS)
+_CANONICAL = {h.lower(): h for h in HEADER_FIELDS}
 
 SUBJECT_MAX = 300  # characters kept of a decoded subject
 _SUBJECT_RAW_MAX = 8000  # raw characters decoded at most (a 200 KB subject exists in the wild)
@@ -68,6 +72,11 @@ _DOMAIN_JUNK = re.compile(r"[\s<>(),;:\\\"@]")
 # phishing). getaddresses() would report two mailboxes; quoting the phrase gives the real one.
 _BARE_ADDRESS_PHRASE = re.compile(r'(^|,)\s*([^\s",<>()]+@[^\s",<>()]+)\s+<')
 _DATE_COMMENT = re.compile(r"\([^()]*\)")
+# One mailbox of a list: quoted strings, comments and angle-addrs may hold commas; a top-level
+# ':' or ';' (group syntax, obsolete routes) sends the whole value to getaddresses() instead.
+_MAILBOX = r'(?:"(?:[^"\\]|\\.)*"|\((?:[^()\\]|\\.)*\)|<[^<>]*>|[^,"()<>:;])*'
+_ADDRESS_LIST = re.compile(rf"{_MAILBOX}(?:,{_MAILBOX})*")
+_LIST_ITEM = re.compile(rf"({_MAILBOX})(?:,|\Z)")
 
 _GMAIL_LABEL_FLAGS: dict[str, Flag] = {
     "sent": Flag.SENT,
@@ -81,6 +90,11 @@ _GMAIL_LABEL_FLAGS: dict[str, Flag] = {
     "category updates": Flag.CATEGORY,
     "category forums": Flag.CATEGORY,
 }
+
+
+# Plain ints: IntFlag arithmetic is slow in a per-message loop.
+_LIST, _BULK, _AUTOMATED = int(Flag.LIST), int(Flag.BULK), int(Flag.AUTOMATED)
+_AUTO_REPLY, _DIGEST = int(Flag.AUTO_REPLY), int(Flag.DIGEST)
 
 
 class HeaderError(ValueError):
@@ -168,6 +182,35 @@ def flags_from_gmail_labels(labels: str | Iterable[str]) -> int:
     return result
 
 
+def header_pairs(block: bytes) -> list[tuple[str, str]]:
+    """The ``HEADER_FIELDS`` of a raw header block as ``(name, value)`` pairs, in order.
+
+    Folded values are unfolded (RFC 5322 2.2.3: CRLF removed, whitespace kept). Values are
+    surrogate-escaped like the ``email`` bytes parsers do, so 8-bit garbage is kept for
+    :func:`interaction_from_headers` to read leniently. Other fields are skipped without
+    being decoded: about 5x faster than ``BytesHeaderParser`` on a typical header block.
+    """
+    out: list[tuple[str, str]] = []
+    name: str | None = None
+    parts: list[bytes] = []
+    for line in block.split(b"\n"):
+        if line[:1] in (b" ", b"\t"):  # a continuation line
+            if name is not None:
+                parts.append(line.rstrip(b"\r"))
+            continue
+        if name is not None:
+            out.append((name, b"".join(parts).strip().decode("ascii", "surrogateescape")))
+            name = None
+        field, colon, value = line.partition(b":")
+        if colon:
+            key = field.strip().lower().decode("ascii", "replace")
+            if key in _WANTED:
+                name, parts = _CANONICAL[key], [value.rstrip(b"\r")]
+    if name is not None:
+        out.append((name, b"".join(parts).strip().decode("ascii", "surrogateescape")))
+    return out
+
+
 # -- helpers ------------------------------------------------------------------------------------
 
 
@@ -179,7 +222,7 @@ def _raw_pairs(headers: HeaderSource) -> list[tuple[str, str]]:
 
 
 def _unfold(value: str) -> str:
-    return _FOLD.sub("", value).strip()
+    return (_FOLD.sub("", value) if "\n" in value else value).strip()
 
 
 def _text(value: str) -> str:
@@ -225,12 +268,25 @@ def _decode_subject(raw: str) -> str:
     return text[:SUBJECT_MAX]
 
 
-@lru_cache(maxsize=8192)  # header values repeat a lot (the same From on every mail of a person)
+@lru_cache(maxsize=4096)  # header values repeat (the same From on every mail of a person)
 def _parse_addresses(value: str) -> tuple[tuple[str | None, str], ...]:
+    text = _text(value)
+    if len(text) < 8192 and _ADDRESS_LIST.fullmatch(text):
+        # A plain list (no group syntax): parse each mailbox on its own, so that the cache
+        # below serves a person's mailbox whatever company it keeps in To and Cc.
+        out: list[tuple[str | None, str]] = []
+        for item in _LIST_ITEM.findall(text):
+            if item.strip():
+                out.extend(_parse_list(item.strip()))
+        return tuple(out)
+    return _parse_list(text)
+
+
+@lru_cache(maxsize=16384)
+def _parse_list(text: str) -> tuple[tuple[str | None, str], ...]:
+    if "<" in text:
+        text = _BARE_ADDRESS_PHRASE.sub(r'\1 "\2" <', text)
     try:
-        text = _text(value)
-        if "<" in text:
-            text = _BARE_ADDRESS_PHRASE.sub(r'\1 "\2" <', text)
         parsed = getaddresses([text])
     except Exception:  # the parser has had IndexError bugs on hostile input: drop, never crash
         return ()
@@ -291,25 +347,25 @@ def _token(value: str) -> str:
 def _flags_from_fields(fields: dict[str, list[str]]) -> int:
     flags = 0
     if any(v for v in fields.get("list-id", ())):
-        flags |= Flag.LIST
+        flags |= _LIST
     if "list-unsubscribe" in fields or any(
         _token(v) in ("bulk", "list", "junk") for v in fields.get("precedence", ())
     ):
-        flags |= Flag.BULK
+        flags |= _BULK
     for value in fields.get("auto-submitted", ()):
         token = _token(value)
         if token and token != "no":
-            flags |= Flag.AUTOMATED
+            flags |= _AUTOMATED
             if token.startswith("auto-replied"):
-                flags |= Flag.AUTO_REPLY
+                flags |= _AUTO_REPLY
     if "x-autoreply" in fields or "x-autorespond" in fields:
-        flags |= Flag.AUTO_REPLY | Flag.AUTOMATED
+        flags |= _AUTO_REPLY | _AUTOMATED
     if any(v.replace(" ", "") == "<>" for v in fields.get("return-path", ())):
-        flags |= Flag.AUTOMATED
+        flags |= _AUTOMATED
     if any(_token(v) == "multipart/report" for v in fields.get("content-type", ())):
-        flags |= Flag.AUTOMATED  # DSN, MDN and ARF reports
+        flags |= _AUTOMATED  # DSN, MDN and ARF reports
     if "x-syncd-digest" in fields:
-        flags |= Flag.DIGEST
+        flags |= _DIGEST
     for value in fields.get("x-gmail-labels", ()):
         flags |= flags_from_gmail_labels(value)
     return flags

@@ -26,13 +26,16 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from email import policy
-from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from connectors.base import SourceConfig, SourceContext
-from connectors.email_headers import HeaderError, flags_from_gmail_labels, interaction_from_headers
+from connectors.email_headers import (
+    HeaderError,
+    flags_from_gmail_labels,
+    header_pairs,
+    interaction_from_headers,
+)
 from syncd.errors import SourceError
 from syncd.models import Batch, Flag, Interaction, Skip
 from syncd.options import Option, integer, nonempty_string
@@ -209,7 +212,6 @@ class MboxConnector:
         self.pattern = pattern
         self.batch_size = batch_size
         self.log = log
-        self._parser = BytesHeaderParser(policy=policy.compat32)  # compat32: no header objects
 
     def files(self) -> list[Path]:
         """The files the ``path`` option names now (resolved); SourceError if there are none."""
@@ -352,11 +354,12 @@ class MboxConnector:
         where = f"{scope}:offset {raw.start}"
         if raw.header is None:
             return Skip(where, f"header block larger than {MAX_HEADER_BYTES} bytes")
+        pairs: list[tuple[str, str]] = []
         try:
-            msg = self._parser.parsebytes(raw.header)
-            return interaction_from_headers(msg, scope=scope)
+            pairs = header_pairs(raw.header)
+            return interaction_from_headers(pairs, scope=scope)
         except HeaderError as e:
-            if e.reason == "no Date header" and _is_chat(msg):
+            if e.reason == "no Date header" and _is_chat(pairs):
                 return Skip(where, "chat entry without Date")
             return Skip(where, e.reason)
         except Exception as e:  # hostile input must never stop an import; keep a trace for bugs
@@ -364,6 +367,8 @@ class MboxConnector:
             return Skip(where, f"unparseable header block ({type(e).__name__}: {e})"[:200])
 
 
-def _is_chat(msg: Any) -> bool:
-    labels = msg.get_all("X-Gmail-Labels") or []
-    return any(flags_from_gmail_labels(str(v)) & Flag.CHAT for v in labels)
+def _is_chat(pairs: list[tuple[str, str]]) -> bool:
+    return any(
+        name.lower() == "x-gmail-labels" and flags_from_gmail_labels(value) & Flag.CHAT
+        for name, value in pairs
+    )
