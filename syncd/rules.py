@@ -22,7 +22,7 @@ from syncd.models import Flag
 from syncd.store import ContactRow, StoredInteraction
 
 # Bump when the logic below changes, so that stores rebuild their derived contacts.
-RULES_VERSION = 1
+RULES_VERSION = 2
 
 # Local parts of automated senders (fnmatch, lowercase). Heuristic: `allow_addresses` overrides.
 NOREPLY_PATTERNS = (
@@ -149,11 +149,14 @@ class RuleSet:
         outgoing = bool(it.flags & Flag.SENT) or any(s in self.me for s in senders)
         everyone = self._others(it, ("from", "to", "cc", "bcc"))
         blanket = next((why for flag, why in _SKIP_ALWAYS if it.flags & flag), None)
+        bulk = next((why for flag, why in _BULK_REASONS if it.flags & flag), None)
         verdicts: list[Verdict] = []
         if outgoing:
+            # The user's vacation responder, read receipts or mass mailings are not the user
+            # writing to someone: the same bulk/automated facts exclude them.
             crowd = it.head_count > self.rules.max_recipients
             for addr, name in everyone.items():
-                why = blanket or self.address_reason(addr)
+                why = blanket or self.address_reason(addr) or bulk
                 if why is None and crowd:
                     why = (
                         f"sent to {it.head_count} recipients "
@@ -164,7 +167,6 @@ class RuleSet:
                 else:
                     verdicts.append(Verdict(addr, True, "out", "contact: you wrote to them", name))
             return verdicts
-        bulk = next((why for flag, why in _BULK_REASONS if it.flags & flag), None)
         crowd = it.head_count > self.rules.max_recipients
         for addr, name in everyone.items():
             if addr not in senders:
@@ -189,7 +191,14 @@ class RuleSet:
             p.response for p in it.participants if p.address in self.me and p.role == "attendee"
         ]
         why: str | None = None
-        if it.flags & Flag.CANCELLED:
+        # A shared or subscribed calendar holds meetings of other people: only those the
+        # user organized or was invited to are contact.
+        present = any(
+            p.address in self.me for p in it.participants if p.role in ("organizer", "attendee")
+        )
+        if not present:
+            why = "you were not at this meeting"
+        elif it.flags & Flag.CANCELLED:
             why = "the meeting was cancelled"
         elif it.flags & Flag.DECLINED or "declined" in my_responses:
             why = "you declined"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -445,6 +446,16 @@ def test_a_recurring_meeting_counts_at_each_past_occurrence(world: World) -> Non
     assert world.by_email(as_of="2026-07-31")["rex@weekly.example"]["contact_days"] == 9
 
 
+def _facts(db: Path) -> list[list[Any]]:
+    queries = (
+        "SELECT * FROM interactions ORDER BY id",
+        "SELECT * FROM participants ORDER BY interaction_id, address, role",
+        "SELECT name, cursor, seq FROM sources ORDER BY name",
+    )
+    with sqlite3.connect(db) as conn:
+        return [conn.execute(q).fetchall() for q in queries]
+
+
 def test_changing_a_rule_changes_the_result_without_a_resync(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -452,7 +463,7 @@ def test_changing_a_rule_changes_the_result_without_a_resync(
     w = make_world(tmp_path)
     before = set(w.by_email())
     assert "q1@four.example" not in before and "pat@ignored-domain.example" not in before
-    mtime = (tmp_path / "syncd.db").stat().st_mtime_ns
+    facts = _facts(tmp_path / "syncd.db")
 
     w.write_config(
         {"max_recipients": 4, "ignore_domains": [], "ignore_addresses": ["bob@friends.example"]}
@@ -473,9 +484,7 @@ def test_changing_a_rule_changes_the_result_without_a_resync(
     # Back to the original rules: back to the original answer. No sync ran in between.
     w.write_config()
     assert set(w.by_email()) == before
-    store_state = json.loads(w.run("status", "--format", "json"))
-    assert all(s["state"] == "ok" for s in store_state)
-    assert (tmp_path / "syncd.db").stat().st_mtime_ns >= mtime
+    assert _facts(tmp_path / "syncd.db") == facts  # the stored facts never changed
 
 
 def test_default_limits_are_ten_recipients_and_twelve_attendees(syncd: Syncd) -> None:
@@ -507,3 +516,49 @@ def test_default_limits_are_ten_recipients_and_twelve_attendees(syncd: Syncd) ->
     emails = {e for p in syncd.json("people", "--as-of", AS_OF, "--all") for e in p["emails"]}
     expected = set(ten) | ({a for a, _ in twelve} if HAS_ICS else set())
     assert emails == expected
+
+
+def test_the_users_automatic_replies_and_bulk_sends_are_not_writing(syncd: Syncd) -> None:
+    """Ada's vacation responder answering Frank is not Ada writing to Frank: he stays
+    untracked and still awaits her reply. Her own newsletter (List-Unsubscribe) is bulk."""
+    mbox = write_mbox(
+        syncd.root / "mail.mbox",
+        [
+            Mail("Frank <frank@inbound.example>", [ADA], at("2026-06-25"), "Question"),
+            Mail(ADA, ["frank@inbound.example"], at("2026-06-25", 13), "Out of office",
+                 headers=[("Auto-Submitted", "auto-replied")]),
+            Mail(ADA, ["reader@news.example"], at("2026-06-26"), "My newsletter",
+                 headers=[("List-Unsubscribe", "<mailto:unsub@example.org>")]),
+            Mail(ADA, ["friend@x.example"], at("2026-06-26"), "A real note"),
+        ],
+    )  # fmt: skip
+    syncd.write_config({"mail": {"type": "mbox", "path": str(mbox)}})
+    syncd.run("sync")
+    tracked = [p["emails"] for p in syncd.json("people", "--as-of", AS_OF)]
+    assert tracked == [["friend@x.example"]]
+    awaiting = syncd.json("digest", "--as-of", AS_OF)["awaiting_reply"]
+    assert [a["email"] for a in awaiting] == ["frank@inbound.example"]
+    text = syncd.run("explain", "frank@inbound.example", "--as-of", AS_OF).stdout
+    assert "not contact: an automatic reply" in text
+
+
+@needs_ics
+def test_a_meeting_the_user_is_not_part_of_is_not_contact(syncd: Syncd) -> None:
+    """A shared or subscribed calendar holds other people's meetings: Ada met nobody."""
+    ics = write_ics(
+        syncd.root / "team.ics",
+        [
+            Event("theirs", at("2026-06-01"), "Bob and Carol", organizer="bob@team.example",
+                  attendees=[("carol@team.example", "ACCEPTED")]),
+            Event("ours", at("2026-06-02"), "Bob and Ada", organizer="bob@team.example",
+                  attendees=[("ada.lovelace@gmail.com", "ACCEPTED")]),
+        ],
+    )  # fmt: skip
+    syncd.write_config({"cal": {"type": "ics", "path": str(ics)}})
+    syncd.run("sync")
+    people = syncd.json("people", "--as-of", AS_OF, "--all")
+    assert [(p["emails"], p["last_contact"]) for p in people] == [
+        (["bob@team.example"], "2026-06-02T12:00:00+00:00")
+    ]
+    text = syncd.run("explain", "carol@team.example", "--as-of", AS_OF).stdout
+    assert "not contact: you were not at this meeting" in text
