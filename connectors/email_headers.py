@@ -193,7 +193,7 @@ def header_pairs(block: bytes) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     name: str | None = None
     parts: list[bytes] = []
-    for line in block.split(b"\n"):
+    for line in block.removeprefix(b"\xef\xbb\xbf").split(b"\n"):
         if line[:1] in (b" ", b"\t"):  # a continuation line
             if name is not None:
                 parts.append(line.rstrip(b"\r"))
