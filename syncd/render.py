@@ -204,6 +204,8 @@ def _since(dt: datetime | None, now: datetime) -> str:
     """How long ago a sync happened, down to minutes for recent ones."""
     if dt is None:
         return "never"
+    if dt.tzinfo is None:  # the model says UTC
+        dt = dt.replace(tzinfo=ZoneInfo("UTC"))
     seconds = (now - dt).total_seconds()
     if seconds < 90:
         return "just now"

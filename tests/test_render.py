@@ -342,3 +342,18 @@ def test_rhythm_phrases(days: int, expected: str) -> None:
 
 def test_durations_pick_a_natural_unit() -> None:
     assert [duration(n) for n in (1, 7, 70, 400)] == ["1 day", "7 days", "2 months", "13 months"]
+
+
+def test_person_without_a_recorded_contact_and_naive_times_still_render() -> None:
+    p = dataclasses.replace(
+        person("Nobody Yet", "n@x.example", days_since=0), last_contact=None, days_since=None
+    )
+    naive = SourceHealth("archive", "mbox", "ok", datetime(2026, 11, 23, 6, 0), None, None)
+    d = dataclasses.replace(
+        sample_digest(), people=(p,), sources=(naive,), as_of=AS_OF.replace(tzinfo=None), extra={}
+    )
+    text = render_text(d)
+    assert "    No contact on record." in text
+    assert "archive (mbox): OK, last synced 2 hours ago" in text
+    page = Page(render_html(d))
+    assert "No contact on record" in page.text and len(page.bars) == 12
