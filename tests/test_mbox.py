@@ -295,3 +295,55 @@ def test_options_spec_requires_path_and_defaults_batch_size():
 def test_file_not_starting_with_a_separator_is_still_read(tmp_path):
     path = write(tmp_path / "one.eml", message(1).split("\n", 1)[1])
     assert subjects(run(connector(path, tmp_path))) == ["message 1"]
+
+
+# -- through the store (syncd.store): crash-resume and sweeps --------------------------------
+
+
+def store_sync(store: Any, conn: Any, *, stop_after: int | None = None) -> int:
+    """Apply batches as the engine does; stop_after simulates a SIGKILL after N batches."""
+    store.ensure_source("archive", "mbox")
+    state = store.source_state("archive")
+    applied = 0
+    for batch in conn.fetch(state.cursor if state else None):
+        if stop_after is not None and applied == stop_after:
+            break
+        store.apply_batch("archive", batch)
+        applied += 1
+    return applied
+
+
+def stored_ids(store: Any) -> list[str]:
+    rows = store.conn.execute("SELECT source_id FROM interactions ORDER BY source_id")
+    return [r[0] for r in rows]
+
+
+def test_killed_import_resumes_to_the_same_store_as_a_clean_run(tmp_path):
+    from syncd.store import Store
+
+    path = write(tmp_path / "a.mbox", "".join(message(n) for n in range(10)))
+    clean = Store.open(tmp_path / "clean.db")
+    store_sync(clean, connector(path, tmp_path, batch_size=3))
+    crashed = Store.open(tmp_path / "crashed.db")
+    assert store_sync(crashed, connector(path, tmp_path, batch_size=3), stop_after=2) == 2
+    assert len(stored_ids(crashed)) == 6
+    store_sync(crashed, connector(path, tmp_path, batch_size=3))
+    assert stored_ids(crashed) == stored_ids(clean)
+    assert len(stored_ids(clean)) == 10
+    assert clean.counts() == crashed.counts()
+
+
+def test_rewritten_file_sweeps_deleted_messages_from_the_store(tmp_path):
+    from syncd.store import Store
+
+    path = write(tmp_path / "a.mbox", message(1) + message(2) + message(3))
+    store = Store.open(tmp_path / "s.db")
+    store_sync(store, connector(path, tmp_path))
+    write(path, message(2) + message(3))
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    store_sync(store, connector(path, tmp_path))
+    assert stored_ids(store) == ["mid:m2@example.org", "mid:m3@example.org"]
+    before = store.counts()
+    assert store_sync(store, connector(path, tmp_path)) == 0  # unchanged: not a single batch
+    assert store.counts() == before
