@@ -369,7 +369,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
     smtp: SmtpSettings | None = None
     if "smtp" in data:
         s = validate_table(_table(data, "smtp", problems), SMTP_OPTIONS, "[smtp]", problems)
-        if "host" in s:
+        if all(k in s for k in ("host", "security", "timeout")):  # else: already a problem
             default_port = {"starttls": 587, "tls": 465, "none": 25}[s["security"]]
             smtp = SmtpSettings(
                 host=s["host"],
