@@ -203,7 +203,8 @@ class Model:
             tracked = any(x.n_out or x.n_meet for x in s)
             if not tracked and not include_untracked:
                 continue
-            addrs.sort(key=lambda a: (-stats[a].days, a))
+            # The address they were last in touch from comes first: replies go there.
+            addrs.sort(key=lambda a: (-stats[a].last_ts, a))
             if len(addrs) == 1:
                 days_list = recent.get(addrs[0], [])
                 contact_days = s[0].days
