@@ -18,26 +18,25 @@ are dropped, in whichever order the two folders report.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import email.message
 import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from connectors.base import SourceConfig, SourceContext
-from connectors.outlook_auth import DEFAULT_AUTHORITY, MsalAuth, authority_url, scopes_for
+from connectors.outlook_auth import DEFAULT_AUTHORITY, MsalAuth, auth_for
 from connectors.outlook_calendar import MASTER_FIELDS, event_to_interaction, needs_master
-from connectors.outlook_graph import DeltaExpiredError, GraphClient, GraphError
+from connectors.outlook_contacts import CONTACT_FIELDS, contact_from_graph
+from connectors.outlook_graph import GRAPH_ENDPOINT, DeltaExpiredError, GraphClient, GraphError
 from connectors.outlook_mail import message_to_interaction, parse_datetime, select_fields
-from syncd.errors import CursorExpiredError, DeliveryError, NeedsReauthError, UserError
+from connectors.outlook_send import send_message
+from syncd.errors import CursorExpiredError
 from syncd.models import Batch, Contact, Interaction, Skip
 from syncd.options import (
     Option,
@@ -53,7 +52,8 @@ from syncd.options import (
 
 log = logging.getLogger(__name__)
 
-GRAPH_ENDPOINT = "https://graph.microsoft.com/v1.0"
+__all__ = ["OPTIONS", "OutlookConnector", "authenticate", "open", "send_message"]
+
 CURSOR_VERSION = 1
 CONTACTS_EVERY = timedelta(days=1)  # the address book changes rarely: re-read it daily
 _ROLL_EVERY = timedelta(days=7)  # move the calendar window forward weekly (api-facts §13.5)
@@ -119,35 +119,9 @@ OPTIONS: dict[str, Option] = {
 }
 
 
-def _secret_key(source: SourceConfig) -> str:
-    return f"outlook-{source.name}"
-
-
-def _auth(source: SourceConfig, ctx: SourceContext, http_client: Any = None) -> MsalAuth:
-    try:
-        authority = authority_url(source.get("authority") or DEFAULT_AUTHORITY)
-    except ValueError as e:
-        raise UserError(f"[sources.{source.name}] authority: {e}") from None
-    pinned: Path | None = source.get("token_cache_file")
-    key = _secret_key(source)
-    return MsalAuth(
-        client_id=source["client_id"],
-        authority=authority,
-        scopes=scopes_for(
-            mail=source.get("mail", True),
-            calendar=source.get("calendar", True),
-            contacts=source.get("contacts", True),
-            send=source.get("send_digest", False),
-        ),
-        load=lambda: ctx.secrets.get(key, file=pinned),
-        save=lambda blob: ctx.secrets.set(key, blob, file=pinned),
-        http_client=http_client,
-    )
-
-
 def authenticate(source: SourceConfig, ctx: SourceContext, echo: Callable[[str], None]) -> str:
     """``syncd auth NAME``: the device code flow (works on a headless machine)."""
-    auth = _auth(source, ctx)
+    auth = auth_for(source, ctx)
     echo(f"Signing in to Microsoft for [sources.{source.name}] (scopes: {' '.join(auth.scopes)}).")
     result = auth.device_flow(echo)
     who = (result.get("id_token_claims") or {}).get("preferred_username") or auth.username()
@@ -157,41 +131,6 @@ def authenticate(source: SourceConfig, ctx: SourceContext, echo: Callable[[str],
 
 def open(source: SourceConfig, ctx: SourceContext) -> OutlookConnector:
     return OutlookConnector(source, ctx)
-
-
-def send_message(
-    source: SourceConfig, ctx: SourceContext, message: email.message.EmailMessage
-) -> None:
-    """Send ``message`` as is (MIME, so Auto-Submitted survives) through /me/sendMail.
-
-    Graph's MIME mode takes the base64 of the RFC 5322 message as a text/plain body
-    (user-sendmail.md); JSON mode would only allow custom headers starting with x-.
-    """
-    auth = _auth(source, ctx)
-    if "Mail.Send" not in auth.scopes:
-        raise DeliveryError(
-            f"[sources.{source.name}] send_digest = true is needed to send through this "
-            f"account (then run `syncd auth {source.name}`)"
-        )
-    client = GraphClient(
-        source.get("graph_endpoint") or GRAPH_ENDPOINT, auth.token, sleep=ctx.sleep
-    )
-    body = base64.b64encode(message.as_bytes())
-    try:
-        client.request(
-            "POST",
-            "me/sendMail",
-            headers={"Content-Type": "text/plain"},
-            data=body,
-            expect_json=False,
-        )
-    except NeedsReauthError:
-        raise
-    except GraphError as e:
-        hint = " (Mail.Send not granted: run `syncd auth` again)" if e.status == 403 else ""
-        raise DeliveryError(f"sending the digest through {source.name} failed: {e}{hint}") from e
-    except Exception as e:
-        raise DeliveryError(f"sending the digest through {source.name} failed: {e}") from e
 
 
 @dataclass
@@ -226,7 +165,7 @@ class OutlookConnector:
         self._stop = threading.Event()
 
     def _make_client(self) -> GraphClient:
-        self._auth = _auth(self.source, self.ctx)
+        self._auth = auth_for(self.source, self.ctx)
         return GraphClient(
             self.source.get("graph_endpoint") or GRAPH_ENDPOINT,
             self._auth.token,
@@ -288,10 +227,10 @@ class OutlookConnector:
             return
         contacts: list[Contact] = []
         skipped: list[Skip] = []
-        params = {"$select": "id,displayName,emailAddresses,birthday", "$top": "100"}
+        params = {"$select": CONTACT_FIELDS, "$top": "100"}
         for page in self.client.pages("me/contacts", params=params):
             for item in page.get("value") or []:
-                c = _contact(item)
+                c = contact_from_graph(item)
                 if isinstance(c, Skip):
                     skipped.append(c)
                 else:
@@ -455,13 +394,9 @@ class OutlookConnector:
         while True:
             if self._stop.is_set():
                 raise _Stop
-            page = self.client.get(link, prefer=prefer)
-            if not isinstance(page, dict) or not isinstance(page.get("value", []), list):
-                raise DeltaExpiredError("a delta page without a value list")
+            page = self.client.get(link, prefer=prefer, valid=_delta_page)
             next_link = page.get("@odata.nextLink")
             delta_link = page.get("@odata.deltaLink")
-            if not next_link and not delta_link:
-                raise DeltaExpiredError("a delta page with neither nextLink nor deltaLink")
             new_state = {**state, "link": next_link or delta_link, "done": bool(delta_link)}
             if delta_link:
                 new_state["full"] = False
@@ -523,30 +458,12 @@ class OutlookConnector:
                     self._masters[master_id] = master
 
 
-def _contact(item: Any) -> Contact | Skip:
-    if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-        return Skip("outlook contacts", "contact without an id")
-    emails: list[str] = []
-    for e in item.get("emailAddresses") or []:
-        addr = str((e or {}).get("address") or "").strip().lower() if isinstance(e, dict) else ""
-        if "@" in addr and addr not in emails:
-            emails.append(addr)
-    birthday: date | None = None
-    raw = item.get("birthday")
-    if isinstance(raw, str) and raw:
-        try:
-            # Outlook stores birthdays near midday UTC; the calendar date is the fact. Year
-            # 1604 is Outlook's "no year".
-            b = parse_datetime(raw).date() if "T" in raw else date.fromisoformat(raw[:10])
-            birthday = date(1900, b.month, b.day) if b.year <= 1604 else b
-        except ValueError:
-            birthday = None
-    name = item.get("displayName")
-    return Contact(
-        source_id=f"contact:{item['id']}",
-        name=name.strip() if isinstance(name, str) and name.strip() else None,
-        emails=tuple(emails),
-        birthday=birthday,
+def _delta_page(page: Any) -> bool:
+    """A delta page must list items and end with a nextLink or a deltaLink."""
+    return (
+        isinstance(page, dict)
+        and isinstance(page.get("value", []), list)
+        and bool(page.get("@odata.nextLink") or page.get("@odata.deltaLink"))
     )
 
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from syncd.errors import NeedsReauthError, SourceError
+from connectors.base import SourceConfig, SourceContext
+from syncd.errors import NeedsReauthError, SourceError, UserError
 
 DEFAULT_AUTHORITY = "https://login.microsoftonline.com/common"
 # Hosts msal knows itself; any other authority (a sovereign cloud we do not list, a local fake)
@@ -92,7 +94,7 @@ class MsalAuth:
                 client_id,
                 authority=authority,
                 token_cache=self.cache,
-                instance_discovery=host in KNOWN_HOSTS,
+                instance_discovery=None if host in KNOWN_HOSTS else False,
                 **kwargs,
             )
         except ValueError as e:  # msal rejects malformed authorities this way
@@ -152,3 +154,30 @@ class MsalAuth:
                 f"sign-in did not complete: {result.get('error')}: {desc[0] if desc else ''}"
             )
         return dict(result)
+
+
+def _secret_key(source: SourceConfig) -> str:
+    return f"outlook-{source.name}"
+
+
+def auth_for(source: SourceConfig, ctx: SourceContext, http_client: Any = None) -> MsalAuth:
+    """The msal wrapper for an ``outlook`` source, its cache in the keyring or a 0600 file."""
+    try:
+        authority = authority_url(source.get("authority") or DEFAULT_AUTHORITY)
+    except ValueError as e:
+        raise UserError(f"[sources.{source.name}] authority: {e}") from None
+    pinned: Path | None = source.get("token_cache_file")
+    key = _secret_key(source)
+    return MsalAuth(
+        client_id=source["client_id"],
+        authority=authority,
+        scopes=scopes_for(
+            mail=source.get("mail", True),
+            calendar=source.get("calendar", True),
+            contacts=source.get("contacts", True),
+            send=source.get("send_digest", False),
+        ),
+        load=lambda: ctx.secrets.get(key, file=pinned),
+        save=lambda blob: ctx.secrets.set(key, blob, file=pinned),
+        http_client=http_client,
+    )

@@ -25,6 +25,7 @@ from syncd.errors import CursorExpiredError, NeedsReauthError, RetriesExhaustedE
 
 log = logging.getLogger(__name__)
 
+GRAPH_ENDPOINT = "https://graph.microsoft.com/v1.0"
 MAX_CONCURRENT = 4  # Outlook: "4 concurrent requests" per app and mailbox
 TIMEOUT = (15, 120)  # connect, read (seconds): big delta pages can take a while
 # Graph error codes that mean "this delta token is gone, start the round again" (errors.md;
@@ -103,8 +104,12 @@ class GraphClient:
         headers: dict[str, str] | None = None,
         data: bytes | None = None,
         expect_json: bool = True,
+        valid: Callable[[Any], bool] | None = None,
     ) -> Any:
-        """One request with retries. Returns the decoded JSON (or None without a body)."""
+        """One request with retries. Returns the decoded JSON (or None without a body).
+
+        ``valid`` checks the decoded JSON: a page that fails it is retried like a truncated one.
+        """
         url = self.url(path_or_url)
         prefs = list(prefer)
         if self._immutable_ids:
@@ -130,10 +135,14 @@ class GraphClient:
                     if not expect_json or not resp.content:
                         return None
                     try:
-                        return resp.json()
+                        decoded = resp.json()
                     except ValueError:
                         # A truncated or garbage page: Graph's gateways do this under load.
                         last = f"unparseable JSON from {method} {url.split('?')[0]}"
+                    else:
+                        if valid is None or valid(decoded):
+                            return decoded
+                        last = f"a malformed page from {method} {url.split('?')[0]}"
                 else:
                     code, message = _error_code(resp)
                     if status == 410 or code.lower() in EXPIRED_CODES:

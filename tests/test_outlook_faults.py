@@ -141,6 +141,22 @@ def test_a_garbage_page_is_retried(fake: MsFake, ctx: Any, sleeps: list[float]) 
     assert {"msg:m1", "msg:m2"} <= store.items.keys()
 
 
+def test_a_well_formed_page_of_the_wrong_shape_is_retried(
+    fake: MsFake, ctx: Any, sleeps: list[float]
+) -> None:
+    seed(fake)
+    source = make_source(fake, calendar=False, contacts=False, folders=["inbox"])
+    sign_in(fake, source, ctx)
+    fake.can("/mailFolders/inbox/", 200, {"value": "oops"}, times=1)
+    fake.can("/mailFolders/inbox/", 200, {"value": []}, times=1)  # no nextLink, no deltaLink
+
+    store = MiniStore()
+    store.sync(outlook.open(source, ctx))
+
+    assert len(sleeps) == 2
+    assert {"msg:m1", "msg:m2"} <= store.items.keys()
+
+
 def test_garbage_pages_forever_exhaust_the_retries(fake: MsFake, ctx: Any) -> None:
     seed(fake)
     source = make_source(fake, calendar=False, contacts=False, folders=["inbox"])
@@ -159,7 +175,9 @@ def test_one_bad_item_is_skipped_and_the_rest_kept(fake: MsFake, ctx: Any) -> No
     del no_sender["from"], no_sender["sender"]
     fake.add_message("inbox", no_dates)
     fake.add_message("inbox", no_sender)
-    bad_event = event("bad3", start="2026-13-45T00:00:00", end="y", organizer="o@example.org", attendees=[])
+    bad_event = event(
+        "bad3", start="2026-13-45T00:00:00", end="y", organizer="o@example.org", attendees=[]
+    )
     fake.add_event(bad_event)
     fake.add_event(
         occurrence("orphan", "gone", start="2026-09-03T08:00:00", end="2026-09-03T09:00:00")

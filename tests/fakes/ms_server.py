@@ -126,7 +126,9 @@ class MsFake:
         self._server.daemon_threads = True
         if self.tls is not None:
             self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
         self._thread.start()
         return self
 
@@ -511,6 +513,10 @@ class MsFake:
 class _Handler(BaseHTTPRequestHandler):
     fake: MsFake
     protocol_version = "HTTP/1.1"
+    # One write per response (headers + body), no Nagle: otherwise every request pays a
+    # delayed-ACK stall of ~40 ms on loopback.
+    wbufsize = -1
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
         pass
