@@ -432,3 +432,24 @@ def test_calendar_window_rolls_forward_with_a_fresh_round(fake: MsFake, ctx: Sou
     assert len(new_round) == 1
     assert store.cursor["lanes"]["calendar"]["window"] == window
     assert "event:e2" not in store.items and "event:o1" in store.items
+
+
+def test_replaying_changes_from_an_older_cursor_is_harmless(
+    fake: MsFake, ctx: SourceContext
+) -> None:
+    seed(fake)
+    source = make_source(fake)
+    sign_in(fake, source, ctx)
+    store = MiniStore()
+    store.sync(outlook.open(source, ctx))
+    older = store.cursor
+    fake.add_message("inbox", message("m3", sender="eve@example.org", to=[ME]))
+    fake.remove_message("inbox", "m2")
+    store.sync(outlook.open(source, ctx))
+    after = dict(store.items)
+
+    store.cursor = older  # as if the last batches had not been stored: the same changes again
+    batches = store.sync(outlook.open(source, ctx))
+
+    assert [i.source_id for b in batches for i in b.upserts] == ["msg:m3"]
+    assert store.items == after
