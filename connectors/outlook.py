@@ -174,7 +174,8 @@ class OutlookConnector:
 
     # ------------------------------------------------------------------ the protocol
     def fetch(self, cursor: dict[str, Any] | None) -> Iterator[Batch]:
-        cur = dict(cursor or {})
+        # A private copy: the engine's cursor must not change under it while we work.
+        cur = _copy(cursor or {})
         if cur.get("v") != CURSOR_VERSION:
             cur = {"v": CURSOR_VERSION}
         now = datetime.now(UTC)
