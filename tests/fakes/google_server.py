@@ -142,6 +142,7 @@ class FakeGoogle:
         self.lock = threading.RLock()
         self._n = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
+        self._local = threading.local()
         self.url = ""
 
     # -- set-up ------------------------------------------------------------------------------
@@ -219,6 +220,8 @@ class FakeGoogle:
     # -- dispatch ----------------------------------------------------------------------------
 
     def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Reply:
+        # Quota is counted when a request arrives; a batch's parts all arrive with it.
+        self._local.arrived = self.clock()
         if self.latency:
             self.sleep(self.latency)
         with self.lock:
@@ -288,7 +291,7 @@ class FakeGoogle:
         """Spend quota units, or answer 429 past the limit (rolling window per user)."""
         cost = GMAIL_COSTS.get(method, 1)
         window = self.quota_spent.setdefault(email, collections.deque())
-        now = self.clock()
+        now = getattr(self._local, "arrived", None) or self.clock()
         while window and window[0][0] <= now - self.quota_window:
             window.popleft()
         if self.quota_units_per_minute is not None:
