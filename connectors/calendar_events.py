@@ -72,6 +72,8 @@ _NOT_PEOPLE = {"RESOURCE", "ROOM"}
 _EMAIL = re.compile(r"^[^@\s<>(),;:\"\[\]]+@[^@\s<>(),;:\"\[\]]+$")
 _DT_PROPS = ("DTSTART", "DTEND", "RECURRENCE-ID")
 _DT_LIST_PROPS = ("EXDATE", "RDATE")
+# Rules that can yield more than one occurrence a day (the only ones that need counting).
+_DENSE = re.compile(r"FREQ=(SECONDLY|MINUTELY|HOURLY)|BYHOUR=|BYMINUTE=|BYSECOND=", re.I)
 _BEGIN = re.compile(r"^[ \t]*BEGIN[ \t]*:[ \t]*V", re.I | re.M)
 _OUTLOOK_ZONE = re.compile(r"^\(\s*(?:UTC|GMT)\s*(?:([+-])(\d{1,2}):?(\d{2}))?\s*\)\s*(.*)$", re.I)
 
@@ -562,6 +564,8 @@ def _bounded_end(comps: list[Any], ctx: _Context) -> tuple[datetime, bool]:
         for rule in rules if isinstance(rules, list) else [rules]:
             try:
                 text = rule.to_ical().decode()
+                if not _DENSE.search(text):
+                    continue  # at most daily: about 4,000 a decade, no need to count
                 parsed = rrulestr(text, dtstart=wall_start, ignoretz=True)
                 occurrences = parsed.xafter(wall(ctx.window_start), count=MAX_OCCURRENCES + 1)
                 for count, occ in enumerate(occurrences, start=1):
