@@ -333,3 +333,20 @@ def test_quota_bucket_keeps_under_the_servers_limit(tmp_path):
         # 150 gets x 20 units + lists and profile: about three minutes of quota.
         assert fake.units_accepted[ME] >= 3000
         assert clock.now - 1000.0 >= 120
+
+
+def test_an_access_token_that_expires_mid_backfill_is_refreshed_and_the_batch_resent(
+    fake, tmp_path, clock
+):
+    fill(fake, received=120, sent=0)
+
+    def expire(rec) -> bool:
+        fake.expire_access_tokens()
+        return False  # no fault: only pull the rug
+
+    fake.faults.append(Fault("/messages", in_batch=False, when=expire, times=1000))
+    store = MiniStore()
+    store.sync(mail_only(fake, tmp_path, clock))
+    assert len(store.interactions) == 120
+    assert fake.token_requests >= 2
+    assert store.skipped == []
