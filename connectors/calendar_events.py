@@ -174,9 +174,9 @@ def _salvage(text: str) -> icalendar.Calendar:
             one = icalendar.Calendar.from_ical(_wrap([line]))
         except Exception:
             continue
-        for key, value in one.property_items(recursive=False):
-            if key not in ("BEGIN", "END"):
-                cal.add(key, value)
+        for prop_name, prop_value in one.property_items(recursive=False):
+            if prop_name not in ("BEGIN", "END"):
+                cal.add(str(prop_name), prop_value)
     # VTIMEZONEs first: parsing them registers their TZIDs for the events that follow.
     blocks.sort(key=lambda b: not b[0].upper().startswith("BEGIN:VTIMEZONE"))
     for b in blocks:
