@@ -231,7 +231,7 @@ def _uid_in_lines(lines: list[str]) -> str | None:
 # --- time zones ----------------------------------------------------------------------
 
 
-@functools.cache
+@functools.lru_cache(maxsize=1024)
 def _zone(name: str) -> tzinfo | None:
     """An IANA, Windows or Outlook display-name zone, or None if nobody knows it."""
     name = name.strip().strip('"')
@@ -257,7 +257,7 @@ def _zone(name: str) -> tzinfo | None:
     return fixed_timezone(-offset if sign == "-" else offset, name)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=1024)
 def _iana(name: str) -> zoneinfo.ZoneInfo | None:
     """The IANA zone a TZID stands for: itself, a Windows name, an Outlook display name
     ("(UTC+02:00) Athens, Bucharest, Istanbul", matched by city) or a vendor-prefixed id."""

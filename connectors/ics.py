@@ -8,7 +8,8 @@ Terminology: each file is one **scope** (its resolved path). The cursor remember
 - a changed file, or one whose recurrence window needs rolling forward (``now + horizon/2``
   is past ``expanded_until``), is read again as a full sync of its scope, so occurrences
   that vanished or moved are swept by the store;
-- a file that left the path, folder or glob gets an empty full sync: its meetings go.
+- a file that left the folder or glob gets an empty full sync: its meetings go (but a
+  path, folder or glob that names no file at all is a SourceError, never a sweep).
 
 Occurrences are expanded from ``since`` back to ``horizon`` ahead of now. Future ones are
 stored too: the rules call them upcoming, never contact. A file that is not iCalendar is
@@ -73,6 +74,10 @@ class IcsConnector:
                 raise SourceError(f"source {self.name!r}: no file matches {raw}")
         elif self.path.is_dir():
             found = [p for p in self.path.rglob("*") if p.suffix.lower() == ".ics" and p.is_file()]
+            if not found:
+                # An empty folder is more often an unmounted drive than a wish to forget
+                # every meeting: refuse rather than sweep.
+                raise SourceError(f"source {self.name!r}: no .ics file in {raw}")
         elif self.path.is_file():
             found = [self.path]
         else:

@@ -203,8 +203,9 @@ def test_glob_selects_files(tmp_path):
     assert sorted(i.thread_id for i in found) == ["h", "w"]
 
 
-@pytest.mark.parametrize("name", ["missing.ics", "missing-folder", "*.nothing"])
-def test_missing_path_or_empty_glob_is_a_source_error(tmp_path, name):
+@pytest.mark.parametrize("name", ["missing.ics", "missing-folder", "*.nothing", "empty"])
+def test_missing_path_empty_folder_or_empty_glob_is_a_source_error(tmp_path, name):
+    (tmp_path / "empty").mkdir()
     conn = connector(tmp_path, tmp_path / name)
     with pytest.raises(SourceError, match=name.replace("*", r"\*")):
         list(conn.fetch(None))
