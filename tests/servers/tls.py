@@ -15,6 +15,7 @@ class TestPKI:
     key_file: Path
     rogue_cert_file: Path  # same names, issued by a CA nobody trusts
     rogue_key_file: Path
+    rogue_ca_file: Path  # the CA that issued the rogue certificate
 
 
 def make_pki(directory: Path, *names: str) -> TestPKI:
@@ -32,6 +33,7 @@ def make_pki(directory: Path, *names: str) -> TestPKI:
         cert.private_key_pem.write_to_path(str(paths[f"{label}_key"]))
     ca_file = directory / "ca.pem"
     good.cert_pem.write_to_path(str(ca_file))
+    rogue.cert_pem.write_to_path(str(directory / "rogue-ca.pem"))
     for p in directory.iterdir():
         p.chmod(0o644)
     return TestPKI(
@@ -40,4 +42,5 @@ def make_pki(directory: Path, *names: str) -> TestPKI:
         key_file=paths["good_key"],
         rogue_cert_file=paths["rogue_cert"],
         rogue_key_file=paths["rogue_key"],
+        rogue_ca_file=directory / "rogue-ca.pem",
     )
