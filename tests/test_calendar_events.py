@@ -98,6 +98,24 @@ def test_weekly_rule_with_exdate_and_moved_override():
     )
 
 
+def test_rdate_adds_occurrences_including_periods():
+    event = """
+UID:r
+DTSTART:20240701T090000Z
+DTEND:20240701T100000Z
+RDATE:20240703T090000Z,20240705T090000Z
+RDATE;VALUE=PERIOD:20240710T150000Z/PT2H
+"""
+    found, skipped = run(ics(event))
+    assert skipped == []
+    assert [(i.occurred_at, i.ends_at) for i in found] == [
+        (utc(2024, 7, 1, 9), utc(2024, 7, 1, 10)),
+        (utc(2024, 7, 3, 9), utc(2024, 7, 3, 10)),
+        (utc(2024, 7, 5, 9), utc(2024, 7, 5, 10)),
+        (utc(2024, 7, 10, 15), utc(2024, 7, 10, 17)),
+    ]
+
+
 def test_cancelled_occurrence_is_flagged_and_the_others_are_not():
     cancelled = """
 UID:weekly-1
