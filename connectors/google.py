@@ -235,8 +235,9 @@ class GoogleConnector:
                     batch.cursor = copy.deepcopy(state) if commit else None
                     yield batch
             except HttpError as e:
-                if http_status(e) == 403 and "insufficientPermissions" in str(
-                    error_reasons(e) | {str(e)}
+                if http_status(e) == 403 and (
+                    "insufficientPermissions" in error_reasons(e)
+                    or "insufficient" in str(e).lower()
                 ):
                     self.ctx.log.warning(
                         "%s: %s is off: Google says the sign-in lacks its permission; "

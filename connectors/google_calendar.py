@@ -208,6 +208,14 @@ class CalendarSync:
             try:
                 page = self.caller.call(self.service.events().list(**params), "events.list")
             except HttpError as e:
+                if http_status(e) == 404:
+                    # Deleted or unshared since calendarList answered: sweep what we had.
+                    known.pop(cid, None)
+                    yield (
+                        Batch(full_sync_start=[scope_of(cid)], full_sync_end=[scope_of(cid)]),
+                        True,
+                    )
+                    return
                 if http_status(e) != 410:
                     raise
                 if full:  # expired right after a full sync: never loop

@@ -219,3 +219,18 @@ def test_corpus_events_from_libkgapi_normalize():
     allday = out[1]
     assert allday.flags & Flag.ALL_DAY
     assert allday.occurred_at == datetime(2018, 4, 19, 22, 0, tzinfo=UTC)
+
+
+def test_a_calendar_that_vanishes_between_list_and_events_is_swept(fake, tmp_path, clock):
+    from fakes.google_server import Fault
+
+    fake.users[ME].add_calendar("team@example.com", "Team", access_role="writer")
+    cal(fake, "team@example.com").put(meeting("t1"))
+    cal(fake).put(meeting("p1"))
+    conn = calendar_only(fake, tmp_path, clock)
+    store = MiniStore()
+    store.sync(conn)
+    fake.faults.append(Fault("team%40example.com/events", status=404, reason="notFound"))
+    store.sync(conn)
+    assert list(store.interactions) == [f"gcal:{ME}/p1"]
+    assert "team@example.com" not in store.cursor["calendar"]["calendars"]
