@@ -271,3 +271,44 @@ def test_new_mail_after_a_sync_moves_last_contact(syncd: Syncd) -> None:
     got = people(syncd, "2026-06-30")["later@x.example"]
     assert (got["last_contact"], got["overdue"]) == ("2026-06-20T12:00:00+00:00", False)
     assert digest(syncd, "2026-06-30")["people"] == []
+
+
+def test_bulk_mail_from_a_friend_does_not_await_a_reply(syncd: Syncd) -> None:
+    mails = wrote_to("pal@x.example", ["2026-06-01"])
+    mails += [
+        Mail("pal@x.example", [ADA], at("2026-06-25"), "My newsletter",
+             headers=[("List-Unsubscribe", "<mailto:u@x.example>")]),
+        Mail("pal@x.example", [ADA, "b@x.example", "c@x.example", "d@x.example"],
+             at("2026-06-26"), "Party!", cc=[f"e{i}@x.example" for i in range(9)]),
+    ]  # fmt: skip
+    setup(syncd, mails)
+    assert digest(syncd, "2026-06-30")["awaiting_reply"] == []
+    mails.append(Mail("pal@x.example", [ADA], at("2026-06-27"), "Just you and me"))
+    setup(syncd, mails)
+    awaiting = digest(syncd, "2026-06-30")["awaiting_reply"]
+    assert [(a["email"], a["subject"]) for a in awaiting] == [("pal@x.example", "Just you and me")]
+
+
+def test_a_sources_own_account_address_is_the_user_too(syncd: Syncd) -> None:
+    """Mail sent from the address a source reports as its account (not listed in [me])."""
+    from syncd.models import Batch
+
+    work = "Ada <ada@work.example>"
+    setup(
+        syncd,
+        [
+            Mail(work, ["colleague@work.example"], at("2026-03-01"), "Report"),
+            Mail("colleague@work.example", [work], at("2026-03-02"), "Re: Report"),
+        ],
+    )
+    # Unknown, ada@work.example looks like a stranger writing to the colleague.
+    before = syncd.json("people", "--as-of", "2026-06-30", "--all")
+    assert {p["emails"][0] for p in before} == {"ada@work.example", "colleague@work.example"}
+    assert not any(p["tracked"] for p in before)
+    store = syncd.open_store()
+    store.apply_batch("mail", Batch(account="Ada@Work.example"))
+    store.close()
+    after = syncd.json("people", "--as-of", "2026-06-30", "--all")
+    assert [(p["emails"], p["tracked"], p["contact_days"]) for p in after] == [
+        (["colleague@work.example"], True, 2)
+    ]
