@@ -425,6 +425,8 @@ def _series(uid: str, comps: list[Any], ctx: _Context) -> Iterator[Interaction |
         occurrences, safe = _first_occurrences(good)
         if _is_recurring(good) or not safe:
             what = "kept the first occurrence only" if safe else "skipped the series"
+            if not safe and any("RECURRENCE-ID" in c for c in good):
+                what += " but kept its overrides"
             yield Skip(where, f"recurrence could not be expanded ({_reason(e)}); {what}")
     found: dict[str, Interaction] = {}
     for occ in occurrences:
