@@ -25,11 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from syncd.config import parse_config  # noqa: E402
-from syncd.digest import build_digest  # noqa: E402
-from syncd.models import Batch, Flag, Interaction, Participant  # noqa: E402
-from syncd.relationships import Model  # noqa: E402
-from syncd.store import Store  # noqa: E402
+from syncd.config import parse_config
+from syncd.digest import build_digest
+from syncd.models import Batch, Flag, Interaction, Participant
+from syncd.relationships import Model
+from syncd.store import Store
 
 ME = "me@example.org"
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

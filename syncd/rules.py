@@ -8,13 +8,14 @@ Whether a meeting has already happened depends on the as-of time and is decided 
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
-from fnmatch import fnmatchcase
 from zoneinfo import ZoneInfo
 
 from syncd.config import Rules
@@ -56,19 +57,28 @@ NOREPLY_PATTERNS = (
     "calendar-notification",
 )
 
+# Plain ints: IntFlag arithmetic is slow on the hot path of deriving a million interactions.
 _SKIP_ALWAYS = (
-    (Flag.SPAM, "in spam"),
-    (Flag.TRASH, "in trash"),
-    (Flag.DRAFT, "a draft"),
-    (Flag.CHAT, "a chat entry"),
-    (Flag.DIGEST, "a syncd digest"),
+    (int(Flag.SPAM), "in spam"),
+    (int(Flag.TRASH), "in trash"),
+    (int(Flag.DRAFT), "a draft"),
+    (int(Flag.CHAT), "a chat entry"),
+    (int(Flag.DIGEST), "a syncd digest"),
 )
 _BULK_REASONS = (
-    (Flag.LIST, "mailing-list mail (List-Id)"),
-    (Flag.BULK, "bulk mail (List-Unsubscribe or Precedence)"),
-    (Flag.AUTO_REPLY, "an automatic reply"),
-    (Flag.AUTOMATED, "automated mail (Auto-Submitted, null Return-Path or a report)"),
-    (Flag.CATEGORY, "filed by the provider as promotions/social/updates/forums"),
+    (int(Flag.LIST), "mailing-list mail (List-Id)"),
+    (int(Flag.BULK), "bulk mail (List-Unsubscribe or Precedence)"),
+    (int(Flag.AUTO_REPLY), "an automatic reply"),
+    (int(Flag.AUTOMATED), "automated mail (Auto-Submitted, null Return-Path or a report)"),
+    (int(Flag.CATEGORY), "filed by the provider as promotions/social/updates/forums"),
+)
+_ANY_SKIP = sum(f for f, _ in _SKIP_ALWAYS)
+_ANY_BULK = sum(f for f, _ in _BULK_REASONS)
+_SENT, _CANCELLED, _DECLINED, _NOT_MEETING = (
+    int(Flag.SENT),
+    int(Flag.CANCELLED),
+    int(Flag.DECLINED),
+    int(Flag.NOT_MEETING),
 )
 EPOCH = date(1970, 1, 1)
 
@@ -91,7 +101,8 @@ class RuleSet:
         self._ignored = frozenset(rules.ignore_addresses)
         self._ignored_domains = tuple(d.lower().lstrip("@") for d in rules.ignore_domains)
         self._allowed = frozenset(rules.allow_addresses)
-        self._patterns = NOREPLY_PATTERNS + tuple(p.lower() for p in rules.noreply_patterns)
+        patterns = NOREPLY_PATTERNS + tuple(p.lower() for p in rules.noreply_patterns)
+        self._automated = re.compile("|".join(fnmatch.translate(p) for p in patterns))
         self._reason_cache: dict[str, str | None] = {}
 
     def fingerprint(self) -> str:
@@ -121,7 +132,7 @@ class RuleSet:
             reason = "ignored by [rules] ignore_domains"
         elif not local or not domain:
             reason = "not an email address"
-        elif any(fnmatchcase(local, p) for p in self._patterns):
+        elif self._automated.match(local):
             reason = "a no-reply or automated address"
         self._reason_cache[address] = reason
         return reason
@@ -146,10 +157,14 @@ class RuleSet:
 
     def _judge_email(self, it: StoredInteraction) -> list[Verdict]:
         senders = [p.address for p in it.participants if p.role == "from"]
-        outgoing = bool(it.flags & Flag.SENT) or any(s in self.me for s in senders)
+        outgoing = bool(it.flags & _SENT) or any(s in self.me for s in senders)
         everyone = self._others(it, ("from", "to", "cc", "bcc"))
-        blanket = next((why for flag, why in _SKIP_ALWAYS if it.flags & flag), None)
-        bulk = next((why for flag, why in _BULK_REASONS if it.flags & flag), None)
+        blanket = None
+        if it.flags & _ANY_SKIP:
+            blanket = next(why for flag, why in _SKIP_ALWAYS if it.flags & flag)
+        bulk = None
+        if it.flags & _ANY_BULK:
+            bulk = next(why for flag, why in _BULK_REASONS if it.flags & flag)
         verdicts: list[Verdict] = []
         if outgoing:
             # The user's vacation responder, read receipts or mass mailings are not the user
@@ -200,9 +215,9 @@ class RuleSet:
             why = "you were not at this meeting"
         elif it.flags & Flag.CANCELLED:
             why = "the meeting was cancelled"
-        elif it.flags & Flag.DECLINED or "declined" in my_responses:
+        elif it.flags & _DECLINED or "declined" in my_responses:
             why = "you declined"
-        elif it.flags & Flag.NOT_MEETING:
+        elif it.flags & _NOT_MEETING:
             why = "not a meeting (free time, focus time or out of office)"
         elif it.head_count > self.rules.max_meeting_size:
             why = (
