@@ -294,12 +294,14 @@ def auth(state: AppState, source: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @pass_state
 def status(state: AppState, fmt: str) -> None:
-    """Each source's state: last success, errors, re-auth needed."""
+    """Each source's state: last success, errors, re-auth needed; next sync and digest."""
+    from syncd.daemon import schedule_status, status_lines
     from syncd.digest import source_health
 
     config = state.config
     store = state.store()
     health = source_health(store, config)
+    sched = schedule_status(store, config)
     if fmt == "json":
         out = [
             {
@@ -313,7 +315,7 @@ def status(state: AppState, fmt: str) -> None:
             }
             for h in health
         ]
-        click.echo(json.dumps(out, indent=2))
+        click.echo(json.dumps({"sources": out, **sched.as_json()}, indent=2))
         return
     for h in health:
         last = h.last_ok_at.strftime("%Y-%m-%d %H:%M UTC") if h.last_ok_at else "never"
@@ -326,7 +328,16 @@ def status(state: AppState, fmt: str) -> None:
             click.echo(f"    error: {h.last_error}")
         if h.fix and h.state != "ok":
             click.echo(f"    fix: {h.fix}")
+    for line in status_lines(sched, config.me.timezone):
+        click.echo(line)
 
 
 def main() -> None:
     cli(prog_name="syncd")
+
+
+# Commands of the background side (syncd.commands_daemon): run, service, snooze, mute, rhythm.
+from syncd.commands_daemon import COMMANDS as _DAEMON_COMMANDS  # noqa: E402
+
+for _command in _DAEMON_COMMANDS:
+    cli.add_command(_command)
