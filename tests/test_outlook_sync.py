@@ -24,7 +24,8 @@ from fakes.ms_server import MiniStore, MsFake, event, message, occurrence, tls_p
 
 from connectors import outlook
 from connectors.base import SourceConfig, SourceContext, options_for
-from syncd.errors import CursorExpiredError, NeedsReauthError
+from connectors.outlook_auth import authority_url
+from syncd.errors import CursorExpiredError, NeedsReauthError, SourceError
 from syncd.models import Contact, Flag, Interaction, Participant
 from syncd.options import validate_table
 from syncd.secrets import SecretStore
@@ -183,6 +184,8 @@ def test_device_flow_then_first_sync_reads_mail_calendar_and_contacts(
     assert any(f"Signed in as {ME}" in p for p in printed)
     assert stat.S_IMODE(cache.stat().st_mode) == 0o600
     assert '"RefreshToken"' in cache.read_text()
+    # Least privilege: no Mail.Send unless the digest goes through this account.
+    assert fake.granted_scopes == {"User.Read", "Mail.ReadBasic", "Calendars.Read", "Contacts.Read"}
 
     store = MiniStore()
     store.sync(outlook.open(source, ctx))
@@ -453,3 +456,22 @@ def test_replaying_changes_from_an_older_cursor_is_harmless(
 
     assert [i.source_id for b in batches for i in b.upserts] == ["msg:m3"]
     assert store.items == after
+
+
+def test_an_unknown_client_id_is_reported_when_signing_in(fake: MsFake, ctx: SourceContext) -> None:
+    source = make_source(fake, client_id="99999999-0000-0000-0000-000000000000")
+    with pytest.raises(SourceError, match="AADSTS700016"):
+        sign_in(fake, source, ctx)
+
+
+def test_authority_names_expand_to_microsoft_urls() -> None:
+    assert authority_url("common") == "https://login.microsoftonline.com/common"
+    assert authority_url("consumers") == "https://login.microsoftonline.com/consumers"
+    assert authority_url("contoso.onmicrosoft.com/") == (
+        "https://login.microsoftonline.com/contoso.onmicrosoft.com"
+    )
+    assert (
+        authority_url("https://login.microsoftonline.us/x") == "https://login.microsoftonline.us/x"
+    )
+    with pytest.raises(ValueError, match="https"):
+        authority_url("http://127.0.0.1:9/common")
