@@ -363,11 +363,14 @@ class OutlookConnector:
                 restarted = True
                 state = {}
             except GraphError as e:
-                # Mail.ReadBasic may refuse internetMessageHeaders: go on without them.
+                # Mail.ReadBasic may refuse internetMessageHeaders (unverified, api-facts §7):
+                # a 400 to the select, or a refusal naming the property, means "go on without
+                # them"; any other 403 is a missing permission and is reported as such.
+                named = "internetmessageheaders" in str(e).lower()
                 if (
                     fresh
                     and scope != "calendar"
-                    and e.status in (400, 403)
+                    and (e.status == 400 or (e.status == 403 and named))
                     and not cur.get("no_headers")
                     and "internetMessageHeaders" in state["link"]
                 ):

@@ -156,12 +156,14 @@ class GraphClient:
                         forced_refresh = True
                         continue
                     if status not in RETRYABLE_STATUS:
-                        raise GraphError(
-                            f"Microsoft Graph {method} {url.split('?')[0]}: {status} {code}: "
-                            f"{message}".rstrip(": "),
-                            status,
-                            code,
-                        )
+                        text = f"Microsoft Graph {method} {url.split('?')[0]}: {status} {code}"
+                        text = f"{text}: {message}" if message else text
+                        if status == 403:
+                            text += (
+                                " (a permission is missing: check your app registration's API "
+                                "permissions, then sign in again with `syncd auth`)"
+                            )
+                        raise GraphError(text, status, code)
                     if status in (429, 503):
                         retry_after = resp.headers.get("Retry-After")
                     if status == 429:

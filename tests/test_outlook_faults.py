@@ -20,7 +20,7 @@ from connectors.outlook_calendar import event_to_interaction
 from connectors.outlook_graph import GraphClient
 from connectors.outlook_mail import message_to_interaction
 from connectors.retry import RetryPolicy
-from syncd.errors import RetriesExhaustedError
+from syncd.errors import RetriesExhaustedError, SourceError
 from syncd.models import Interaction, Skip
 
 __all__ = ["ctx", "fake", "sleeps", "tls"]  # fixtures shared with test_outlook_sync
@@ -216,6 +216,19 @@ def test_a_mailbox_that_refuses_internet_headers_is_read_without_them(
     assert "msg:m1" in store.items
     assert store.cursor["no_headers"] is True
     assert "internetMessageHeaders" not in fake.selects_seen[-1]
+
+
+def test_a_missing_permission_is_reported_without_retrying(
+    fake: MsFake, ctx: Any, sleeps: list[float]
+) -> None:
+    seed(fake)
+    source = make_source(fake, calendar=False, contacts=False, folders=["inbox"])
+    sign_in(fake, source, ctx)
+    fake.can("/mailFolders/inbox/", 403, {"error": {"code": "ErrorAccessDenied", "message": "no"}})
+
+    with pytest.raises(SourceError, match=r"403 ErrorAccessDenied: no \(a permission is missing"):
+        MiniStore().sync(outlook.open(source, ctx))
+    assert sleeps == []
 
 
 def _corpus_bodies() -> list[tuple[str, Any]]:
