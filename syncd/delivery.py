@@ -30,7 +30,7 @@ from typing import Protocol
 from syncd import sendlog
 from syncd.config import Config, SmtpSettings
 from syncd.digest_model import Digest
-from syncd.errors import DeliveryError, UserError
+from syncd.errors import DeliveryError, SyncdError, UserError
 from syncd.mime import build_message, from_text, recipient, sender, to_text
 from syncd.secrets import resolve_password, write_private
 from syncd.store import Store
@@ -193,7 +193,14 @@ class ConnectorDeliverer:
                 f"[digest] via = {self.source.name!r}: the {self.source.type} connector cannot "
                 'send mail yet; use via = "smtp"'
             )
-        send(self.source, make_context(self.config, self.source), from_text(message))
+        try:
+            send(self.source, make_context(self.config, self.source), from_text(message))
+        except SyncdError:
+            raise
+        except Exception as e:  # a client library's own error: one line, not a traceback
+            raise DeliveryError(
+                f"sending the digest through {self.source.name} failed: {type(e).__name__}: {e}"
+            ) from e
         api = "the Gmail API" if self.source.type == "google" else "Microsoft Graph"
         return f"to {rcpt_to} through {api} ({self.source.name})"
 

@@ -326,3 +326,24 @@ def test_a_failing_connector_send_leaves_the_digest_pending(
         send_digest(store, config, sample_digest())
     row = sendlog.get(store, "2026-W48")
     assert row is not None and row.state == "pending"
+
+
+def test_an_unexpected_client_error_becomes_a_delivery_error(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectors import google
+
+    def boom(src: Any, ctx: Any, msg: Any) -> None:
+        raise ConnectionResetError("peer went away")
+
+    monkeypatch.setattr(google, "send_message", boom)
+    config = parse_config(
+        {
+            "me": {"emails": ["ada@example.org"], "timezone": "UTC"},
+            "sources": {"acct": {"type": "google"}},
+            "digest": {"via": "acct"},
+        },
+        tmp_path / "config.toml",
+    )
+    with pytest.raises(DeliveryError, match="ConnectionResetError: peer went away"):
+        send_digest(store, config, sample_digest())
