@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from copy import deepcopy
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -102,6 +102,21 @@ def open(source: SourceConfig, ctx: SourceContext) -> CalDavConnector:
     return CalDavConnector(source, ctx)
 
 
+def authenticate(source: SourceConfig, ctx: SourceContext, echo: Callable[[str], None]) -> None:
+    """``syncd auth NAME``: log in once with the configured password to check it (the password
+    stays where the config points), so that a source marked as needing re-auth can be cleared."""
+    conn = CalDavConnector(source, ctx)
+    try:
+        conn._client = conn._connect()
+        conn._client.principal()
+    except Exception as e:
+        raise conn._translate(e) from e
+    finally:
+        if conn._client is not None:
+            conn._client.close()
+    echo(f"{conn.host}: logged in as {source['username']}")
+
+
 class CalDavConnector:
     def __init__(self, source: SourceConfig, ctx: SourceContext):
         self.source = source
@@ -167,8 +182,7 @@ class CalDavConnector:
         text = str(e)
         if isinstance(e, error.AuthorizationError) and getattr(e, "status", 401) == 401:
             return NeedsReauthError(
-                f"{self.host}: login as {self.source['username']} refused (401); check the "
-                f"password, then run `syncd sync {self.source.name}` again"
+                f"{self.host}: login as {self.source['username']} refused (401); check the password"
             )
         if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
             detail = text[text.find("certificate verify failed") :].split("(_ssl")[0].strip()

@@ -37,7 +37,7 @@ import re
 import socket
 import ssl
 import subprocess
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from copy import deepcopy
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -114,6 +114,22 @@ _DROPPED = (imaplib.IMAP4.abort, OSError)  # includes socket.timeout and ssl.SSL
 
 def open(source: SourceConfig, ctx: SourceContext) -> ImapConnector:
     return ImapConnector(source, ctx)
+
+
+def authenticate(source: SourceConfig, ctx: SourceContext, echo: Callable[[str], None]) -> None:
+    """``syncd auth NAME``: log in once with the configured password (or token) to check it.
+
+    The password itself stays where the config points (environment, command or keyring); this
+    only proves it works, so that a source marked as needing re-auth can be cleared.
+    """
+    conn = ImapConnector(source, ctx)
+    try:
+        conn._connect()
+    except _DROPPED as e:
+        raise SourceError(f"{conn.host}:{conn.port}: cannot connect ({_reason(e)})") from None
+    finally:
+        conn._close()
+    echo(f"{conn.host}: logged in as {source['username']}")
 
 
 class ImapConnector:
@@ -199,8 +215,7 @@ class ImapConnector:
                 client.login(user, password)
         except LoginError as e:
             raise NeedsReauthError(
-                f"{self.host}: login as {user} refused ({_reason(e)}); check the password or "
-                f"token, then run `syncd sync {self.source.name}` again"
+                f"{self.host}: login as {user} refused ({_reason(e)}); check the password or token"
             ) from None
         return client
 

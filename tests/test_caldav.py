@@ -27,6 +27,8 @@ from syncd.secrets import SecretStore
 from syncd.store import Store
 from tests.servers.radicale import DavUser, Radicale
 
+pytest_plugins = ["tests.servers.fixtures"]  # the session's real servers
+
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "ics"
 PASSWORD_ENV = "SYNCD_TEST_CALDAV_PASSWORD"
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
@@ -70,13 +72,6 @@ SUMMARY:Not a meeting\r
 END:VTODO\r
 END:VCALENDAR\r
 """
-
-
-@pytest.fixture(scope="session")
-def radicale():
-    server = Radicale()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

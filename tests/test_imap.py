@@ -28,6 +28,8 @@ from syncd.secrets import SecretStore
 from tests.servers.dovecot import DOVECOT, Dovecot, ImapUser
 from tests.servers.net import Proxy
 
+pytest_plugins = ["tests.servers.fixtures"]  # the session's real servers
+
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 LKML = CORPUS / "mail" / "notmuch" / "lkml" / "cur"
 PASSWORD_ENV = "SYNCD_TEST_IMAP_PASSWORD"
@@ -36,13 +38,6 @@ pytestmark = [
     pytest.mark.skipif(DOVECOT is None, reason="dovecot is not installed (apt dovecot-imapd)"),
     pytest.mark.skipif(not LKML.is_dir(), reason=f"mail corpus missing at {LKML}"),
 ]
-
-
-@pytest.fixture(scope="session")
-def dovecot():
-    server = Dovecot()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

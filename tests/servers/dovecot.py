@@ -94,6 +94,13 @@ service imap-login {{
     ssl = yes
   }}
 }}
+# Tests log in with wrong passwords on purpose: an unreachable anvil-auth-penalty socket turns
+# off the per-IP penalty that would delay the next login from 127.0.0.1 by seconds.
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
 service stats {{
   unix_listener stats-writer {{
     mode = 0666
