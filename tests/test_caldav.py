@@ -25,6 +25,7 @@ from syncd.models import Batch, Interaction
 from syncd.options import Since
 from syncd.secrets import SecretStore
 from syncd.store import Store
+from tests.servers.net import Proxy
 from tests.servers.radicale import DavUser, Radicale
 
 pytest_plugins = ["tests.servers.fixtures"]  # the session's real servers
@@ -124,12 +125,13 @@ def source(radicale: Radicale, user: DavUser, **options: Any) -> SourceConfig:
     return SourceConfig("cal", "caldav", opts)
 
 
-def context(tmp_path: Path) -> SourceContext:
+def context(tmp_path: Path, sleeps: list[float] | None = None) -> SourceContext:
     return SourceContext(
         name="cal",
         state_dir=tmp_path,
         secrets=SecretStore(tmp_path, use_keyring=False),
         timezone="Europe/Berlin",
+        sleep=(sleeps if sleeps is not None else []).append,  # reconnect back-off: no waiting
     )
 
 
@@ -305,6 +307,83 @@ def test_occurrences_entering_the_window_are_read_after_half_the_horizon(
     again = sync(source(radicale, user), tmp_path, first[-1].cursor, now=later)
     assert upserts(again) == expected(daily, href, later)
     assert max(i.occurred_at for i in upserts(again)) > max(i.occurred_at for i in upserts(first))
+
+
+# ------------------------------------------------------------------ dropped connections
+def meeting(n: int) -> bytes:
+    return (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//syncd tests//EN\r\nBEGIN:VEVENT\r\n"
+        f"UID:m{n}\r\nDTSTAMP:20240101T000000Z\r\nSUMMARY:Meeting {n}\r\n"
+        f"DTSTART:202403{n + 1:02d}T100000Z\r\nDTEND:202403{n + 1:02d}T110000Z\r\n"
+        "ORGANIZER:mailto:me@example.org\r\n"
+        f"ATTENDEE;PARTSTAT=ACCEPTED:mailto:p{n}@example.org\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    ).encode()
+
+
+@pytest.fixture
+def proxy(radicale: Radicale):
+    p = Proxy(("127.0.0.1", radicale.port))
+    yield p
+    p.close()
+
+
+def read_hrefs(batches: list[Batch]) -> list[str]:
+    """Objects read (each is re-read inside its own bracket), in order, repeats kept."""
+    return [h for b in batches for h in b.full_sync_start if h in set(b.full_sync_end)]
+
+
+def test_dropped_connection_mid_pass_resumes_after_the_last_stored_batch(
+    radicale, user, dav, tmp_path, store, proxy
+):
+    cal = make_calendar(dav, "Work")
+    events = {put(dav, cal, f"m{n}.ics", meeting(n)): meeting(n) for n in range(10)}
+    via_proxy = source(radicale, user, url=f"https://127.0.0.1:{proxy.port}/", chunk_size=3)
+
+    src = SourceConfig("cal", "caldav", {**via_proxy.options, "reconnects": 0})
+    conn = caldav.open(src, context(tmp_path))
+    conn.now = lambda: NOW
+    gen = conn.fetch(None)
+    first = next(gen)
+    apply(store, [first])
+    (state,) = first.cursor["calendars"].values()
+    assert len(read_hrefs([first])) == 3 and len(state["pending"]) == 7
+    proxy.cut_next_requests()
+    with pytest.raises(SourceError, match=r"connection lost .*gave up after 0 reconnects"):
+        next(gen)
+
+    # Meanwhile a new meeting arrives; the next sync reads the 7 left and the new one only.
+    new_href = put(dav, cal, "m10.ics", meeting(10))
+    events[new_href] = meeting(10)
+    again = sync(via_proxy, tmp_path, first.cursor)
+    apply(store, again)
+
+    assert sorted(read_hrefs(again)) == sorted(set(events) - set(read_hrefs([first])))
+    want = set().union(*(expected(data, href) for href, data in events.items()))
+    assert stored_ids(store) == {i.source_id for i in want}
+    assert sync(via_proxy, tmp_path, again[-1].cursor) == []
+
+
+def test_dropped_connection_is_retried_within_one_sync_without_rereading(
+    radicale, user, dav, tmp_path, store, proxy
+):
+    cal = make_calendar(dav, "Work")
+    events = {put(dav, cal, f"m{n}.ics", meeting(n)): meeting(n) for n in range(10)}
+    src = source(radicale, user, url=f"https://127.0.0.1:{proxy.port}/", chunk_size=3)
+    conn = caldav.open(src, context(tmp_path, sleeps := []))
+    conn.now = lambda: NOW
+    batches = []
+    for batch in conn.fetch(None):
+        apply(store, [batch])
+        batches.append(batch)
+        if len(batches) == 2:
+            proxy.cut_next_requests()  # the third multiget goes unanswered
+
+    assert len(sleeps) == 1  # one reconnect
+    assert sorted(read_hrefs(batches)) == sorted(events)  # every object read exactly once
+    want = set().union(*(expected(data, href) for href, data in events.items()))
+    assert stored_ids(store) == {i.source_id for i in want}
+    (state,) = batches[-1].cursor["calendars"].values()
+    assert "pending" not in state and sorted(state["etags"]) == sorted(events)
 
 
 # ----------------------------------------------------------------------- login and TLS

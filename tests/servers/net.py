@@ -49,6 +49,7 @@ class Proxy:
         self.recorded_up = bytearray()
         # Called with the running byte count after each chunk sent to the client.
         self.on_down: list = []
+        self._cut_requests = 0
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -67,6 +68,9 @@ class Proxy:
     def _pump(self, src: socket.socket, dst: socket.socket, down: bool) -> None:
         try:
             while chunk := src.recv(65536):
+                if not down and self._take_cut():
+                    self.drop_connections()  # the request never reaches the server
+                    return
                 dst.sendall(chunk)
                 with self._lock:
                     if down:
@@ -85,6 +89,19 @@ class Proxy:
             for s in (src, dst):
                 with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
+
+    def cut_next_requests(self, n: int = 1) -> None:
+        """Drop every connection when the client next sends something, ``n`` times: the
+        client has written a request and gets no answer, as when a network goes away."""
+        with self._lock:
+            self._cut_requests = n
+
+    def _take_cut(self) -> bool:
+        with self._lock:
+            if self._cut_requests <= 0:
+                return False
+            self._cut_requests -= 1
+            return True
 
     def drop_connections(self) -> None:
         """Cut every open connection at once (new ones are still accepted)."""
