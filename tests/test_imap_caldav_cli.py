@@ -18,6 +18,7 @@ from imapclient import IMAPClient
 from tests.conftest import Syncd
 from tests.servers.dovecot import Dovecot, ImapUser
 from tests.servers.radicale import DavUser, Radicale
+from tests.test_carddav import make_addressbook, put_vcard
 
 pytest_plugins = ["tests.servers.fixtures"]  # the session's real servers
 
@@ -270,3 +271,56 @@ def test_sync_then_people_shows_mail_and_meetings_and_a_wrong_password_needs_rea
     syncd.run("sync")
     by_name = {s["name"]: s for s in syncd.json("status")["sources"]}
     assert by_name["mail"]["state"] == "ok" and by_name["mail"]["last_error"] is None
+
+
+def test_carddav_contact_merges_addresses_names_the_person_and_brings_the_birthday(
+    syncd: Syncd,
+    dovecot: Dovecot,
+    radicale: Radicale,
+    imap_user: ImapUser,
+    dav_user: DavUser,
+    mailbox: IMAPClient,
+    dav: Any,
+) -> None:
+    me = imap_user.name
+    mailbox.append(
+        "Sent",
+        message(me, "Heidi <heidi.personal@home.example>", datetime(2024, 5, 10, tzinfo=UTC), "Hi"),
+    )
+    cal = dav.principal().make_calendar(name="Work", cal_id="work")
+    put(
+        dav,
+        cal,
+        "review.ics",
+        event(
+            "review", "20240520T100000Z", me, "CN=H. K.:mailto:heidi@work.example", summary="Review"
+        ),
+        "text/calendar",
+    )
+    book = make_addressbook(dav)
+    put_vcard(
+        dav,
+        book,
+        "heidi.vcf",
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:heidi\r\nFN:Heidi Klum\r\n"
+        "EMAIL:heidi@work.example\r\nEMAIL:Heidi.Personal@home.example\r\n"
+        "BDAY:--0610\r\nEND:VCARD\r\n",
+    )
+    write_config(syncd, dovecot, radicale, imap_user, dav_user)
+
+    result = syncd.run("sync")
+    assert re.search(r"^cal: 1 new or updated, 0 removed, 1 contacts$", result.stderr, re.M)
+
+    (heidi,) = syncd.json("people", "--as-of", AS_OF)
+    assert heidi["name"] == "Heidi Klum"
+    assert sorted(heidi["emails"]) == ["heidi.personal@home.example", "heidi@work.example"]
+    assert datetime.fromisoformat(heidi["last_contact"]) == datetime(2024, 5, 20, 10, tzinfo=UTC)
+    assert heidi["contact_days"] == 2  # the mail and the meeting count for one person
+
+    soon = syncd.json("digest", "--as-of", AS_OF)["birthdays"]
+    assert [(b["name"], b["on"], b["in_days"]) for b in soon] == [("Heidi Klum", "2024-06-10", 9)]
+    assert syncd.json("digest", "--as-of", "2024-05-01")["birthdays"] == []  # 40 days ahead
+
+    # A second sync reads nothing again, contacts included.
+    again = syncd.run("sync")
+    assert re.search(r"^cal: 0 new or updated, 0 removed$", again.stderr, re.M)
