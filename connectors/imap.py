@@ -33,11 +33,10 @@ from __future__ import annotations
 import contextlib
 import imaplib
 import ipaddress
-import re
 import socket
 import ssl
 import subprocess
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from copy import deepcopy
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -45,10 +44,18 @@ from typing import Any
 
 from connectors.base import SourceConfig, SourceContext
 from connectors.email_headers import (
-    HEADER_FIELDS,
     HeaderError,
     header_pairs,
     interaction_from_headers,
+)
+from connectors.imap_fetch import (
+    changed_since,
+    fetch_headers,
+    message_flags,
+    ranges_add,
+    ranges_from,
+    ranges_iter,
+    uid_chunks,
 )
 from connectors.retry import RetryPolicy
 from syncd.errors import NeedsReauthError, SourceError, UserError
@@ -100,15 +107,6 @@ _ROLE_FLAGS = {
     b"\\Junk": Flag.SPAM,
     b"\\Drafts": Flag.DRAFT,
 }
-# IMAP message flags that are facts for the rules.
-_MESSAGE_FLAGS = {
-    b"\\Deleted": Flag.TRASH,
-    b"\\Draft": Flag.DRAFT,
-    b"$Junk": Flag.SPAM,
-    b"Junk": Flag.SPAM,
-}
-_FIELDS = " ".join(h.upper() for h in HEADER_FIELDS)
-_HEADER_ITEM = f"BODY.PEEK[HEADER.FIELDS ({_FIELDS})]"
 _DROPPED = (imaplib.IMAP4.abort, OSError)  # includes socket.timeout and ssl.SSLError
 
 
@@ -340,11 +338,11 @@ class ImapConnector:
         criteria: list[Any] = ["SINCE", begin] if begin else ["ALL"]
         uids = sorted(u for u in client.search(criteria) if u > state["last_uid"])
         self._total += len(uids)
-        chunks = list(_chunks(uids, self.chunk_size))
+        chunks = list(uid_chunks(uids, self.chunk_size))
         for i, chunk in enumerate(chunks):
             batch = self._fetch_chunk(client, name, role, state, chunk)
             state["last_uid"] = chunk[-1]
-            state["known"] = _ranges_add(state["known"], chunk)
+            state["known"] = ranges_add(state["known"], chunk)
             if i == len(chunks) - 1:
                 batch.full_sync_end = [name]
                 state = _finish(state, snapshot)
@@ -368,17 +366,17 @@ class ImapConnector:
         last = state["last_uid"]
         new = sorted(u for u in client.search(["UID", f"{last + 1}:*"]) if u > last)
         self._total += len(new)
-        for chunk in _chunks(new, self.chunk_size):
+        for chunk in uid_chunks(new, self.chunk_size):
             batch = self._fetch_chunk(client, name, role, state, chunk)
             state["last_uid"] = chunk[-1]
-            state["known"] = _ranges_add(state["known"], chunk)
+            state["known"] = ranges_add(state["known"], chunk)
             yield self._with_state(batch, name, state)
 
-        known = set(_ranges_iter(state["known"]))
+        known = set(ranges_iter(state["known"]))
         changed: dict[int, int] = {}
         vanished: set[int] | None = None
         if state.get("highestmodseq") and snapshot["highestmodseq"]:
-            reported, changed = _changed_since(client, state["highestmodseq"], qresync)
+            reported, changed = changed_since(client, state["highestmodseq"], qresync)
             vanished = reported if qresync else None
         if vanished is None:  # no QRESYNC: what the server no longer lists is gone
             vanished = known - set(client.search(["ALL"]))
@@ -391,9 +389,9 @@ class ImapConnector:
             for uid, bits in sorted(changed.items())
             if uid in known and bits != flagged.get(str(uid), 0)
         ]
-        state["known"] = _ranges_from(sorted(known))
+        state["known"] = ranges_from(sorted(known))
         state["flagged"] = flagged
-        for chunk in _chunks(refetch, self.chunk_size):
+        for chunk in uid_chunks(refetch, self.chunk_size):
             more = self._fetch_chunk(client, name, role, state, chunk)
             batch.upserts += more.upserts
             batch.skipped += more.skipped
@@ -404,14 +402,14 @@ class ImapConnector:
     ) -> Batch:
         """Headers of ``uids`` as one batch; updates ``state['flagged']`` in place."""
         batch = Batch()
-        data = _fetch_headers(client, uids)
+        data = fetch_headers(client, uids)
         for uid in uids:
             item = data.get(uid)
             where = f"{folder}/{state['uidvalidity']}/{uid}"
             if item is None:  # expunged between SEARCH and FETCH
                 continue
             flags, internaldate, raw = item
-            bits = _message_flags(flags)
+            bits = message_flags(flags)
             if bits:
                 state["flagged"][str(uid)] = bits
             else:
@@ -456,88 +454,6 @@ def _interaction(
     return interaction_from_headers(pairs, source_id=where, scope=folder, flags=flags)
 
 
-# UID FETCH responses are read with a few regular expressions instead of imapclient's
-# general parser: its pure-Python lexer spends most of a backfill re-reading the echoed
-# HEADER.FIELDS list of every message (about 3x the cost of everything else together).
-_RESPONSE_START = re.compile(rb"^\d+ \(")
-_UID_ITEM = re.compile(rb"[( ]UID (\d+)")
-_FLAGS_ITEM = re.compile(rb"[( ]FLAGS \(([^)]*)\)")
-_INTERNALDATE_ITEM = re.compile(rb'[( ]INTERNALDATE "([^"]+)"')
-
-FetchedHeaders = tuple[tuple[bytes, ...], datetime | None, bytes | None]
-
-
-def _fetch_headers(client: Any, uids: list[int]) -> dict[int, FetchedHeaders]:
-    """UID -> (flags, INTERNALDATE, header block) for ``uids`` of the selected folder."""
-    from imapclient.datetime_util import parse_to_datetime
-
-    items = f"(UID FLAGS INTERNALDATE {_HEADER_ITEM})"
-    typ, data = client._imap.uid("FETCH", _uid_set(uids), items)
-    if typ != "OK":
-        raise SourceError(f"UID FETCH failed: {data!r}")
-    records: list[tuple[bytes, bytes | None]] = []  # (response text, header literal)
-    for part in data:
-        if isinstance(part, tuple):
-            records.append((part[0], part[1]))
-        elif part and _RESPONSE_START.match(part):
-            records.append((part, None))
-        elif part and records:  # the rest of a response after its literal
-            text, literal = records[-1]
-            records[-1] = (text + part, literal)
-    out: dict[int, FetchedHeaders] = {}
-    for text, literal in records:
-        uid = _UID_ITEM.search(text)
-        if uid is None:
-            continue
-        key = int(uid.group(1))
-        if literal is None and key in out:  # an unsolicited flag update: keep the headers
-            continue
-        flags = _FLAGS_ITEM.search(text)
-        date = _INTERNALDATE_ITEM.search(text)
-        out[key] = (
-            tuple(flags.group(1).split()) if flags else (),
-            parse_to_datetime(date.group(1), normalise=False) if date else None,
-            literal,
-        )
-    return out
-
-
-def _uid_set(uids: list[int]) -> str:
-    return ",".join(f"{a}:{b}" if a != b else str(a) for a, b in _ranges_from(sorted(uids)))
-
-
-def _changed_since(client: Any, modseq: int, qresync: bool) -> tuple[set[int], dict[int, int]]:
-    """UIDs expunged (QRESYNC only) and UID -> flag bits of messages changed since ``modseq``.
-
-    imapclient's fetch() insists on explicit UID lists; the sequence ``1:*`` goes through
-    imaplib's UID command (RFC 7162 3.1.4 / 3.2.6).
-    """
-    from imapclient.response_parser import parse_fetch_response
-
-    imap = client._imap
-    imap.untagged_responses.pop("VANISHED", None)
-    modifiers = f"(CHANGEDSINCE {modseq}{' VANISHED' if qresync else ''})"
-    typ, data = imap.uid("FETCH", "1:*", "(UID FLAGS)", modifiers)
-    if typ != "OK":
-        raise SourceError(f"UID FETCH CHANGEDSINCE failed: {data!r}")
-    changed = {
-        uid: _message_flags(item.get(b"FLAGS", ()))
-        for uid, item in parse_fetch_response([d for d in data if d], True, True).items()
-    }
-    vanished: set[int] = set()
-    for line in imap.untagged_responses.pop("VANISHED", []):
-        text = line.decode() if isinstance(line, bytes) else str(line)
-        vanished.update(_parse_uid_set(text.replace("(EARLIER)", "").strip()))
-    return vanished, changed
-
-
-def _message_flags(flags: Iterable[bytes]) -> int:
-    bits = 0
-    for f in flags:
-        bits |= _MESSAGE_FLAGS.get(f, 0)
-    return bits
-
-
 def _unchanged(state: dict[str, Any], status: dict[str, Any]) -> bool:
     same = state.get("uidnext") == status["UIDNEXT"] and state.get("messages") == status["MESSAGES"]
     if "HIGHESTMODSEQ" in status:
@@ -553,49 +469,6 @@ def _finish(state: dict[str, Any], snapshot: dict[str, Any]) -> dict[str, Any]:
     """
     last = max(state["last_uid"], snapshot["uidnext"] - 1)
     return {**state, **snapshot, "last_uid": last, "full": False}
-
-
-def _chunks(items: list[int], n: int) -> Iterator[list[int]]:
-    for i in range(0, len(items), n):
-        yield items[i : i + n]
-
-
-def _ranges_from(sorted_uids: Iterable[int]) -> list[list[int]]:
-    out: list[list[int]] = []
-    for u in sorted_uids:
-        if out and u == out[-1][1] + 1:
-            out[-1][1] = u
-        elif not out or u > out[-1][1]:
-            out.append([u, u])
-    return out
-
-
-def _ranges_add(ranges: list[list[int]], sorted_uids: list[int]) -> list[list[int]]:
-    if not sorted_uids:
-        return ranges
-    if not ranges or sorted_uids[0] > ranges[-1][1]:  # the usual case: new UIDs come last
-        out = deepcopy(ranges)
-        for u in sorted_uids:
-            if out and u == out[-1][1] + 1:
-                out[-1][1] = u
-            else:
-                out.append([u, u])
-        return out
-    return _ranges_from(sorted(set(_ranges_iter(ranges)) | set(sorted_uids)))
-
-
-def _ranges_iter(ranges: list[list[int]]) -> Iterator[int]:
-    for a, b in ranges:
-        yield from range(a, b + 1)
-
-
-def _parse_uid_set(text: str) -> Iterator[int]:
-    for part in text.split(","):
-        if not part:
-            continue
-        a, _, b = part.partition(":")
-        lo, hi = sorted((int(a), int(b or a)))
-        yield from range(lo, hi + 1)
 
 
 def _is_loopback(host: str) -> bool:
