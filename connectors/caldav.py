@@ -189,7 +189,8 @@ class CalDavConnector:
         # Collections deleted on the server or no longer selected: forget what they held.
         for key, current in ((_CALENDARS, calendars), (_BOOKS, books)):
             for url in [u for u in state[key] if u not in current]:
-                hrefs = sorted(state[key][url]["etags"])
+                old = state[key][url]  # a pass cut short holds objects in "pending" too
+                hrefs = sorted(set(old["etags"]) | set(old.get("pending", ())))
                 del state[key][url]
                 batch = self._gone_batch(key, hrefs)
                 batch.cursor = deepcopy(state)

@@ -386,6 +386,35 @@ def test_dropped_connection_is_retried_within_one_sync_without_rereading(
     assert "pending" not in state and sorted(state["etags"]) == sorted(events)
 
 
+def test_calendar_deleted_while_a_pass_was_cut_short_is_swept_entirely(
+    radicale, user, dav, tmp_path, store
+):
+    cal = make_calendar(dav, "Work")
+    for n in range(5):
+        put(dav, cal, f"m{n}.ics", meeting(n))
+    src = source(radicale, user, chunk_size=2)
+    first = sync(src, tmp_path)
+    apply(store, first)
+    assert len(stored_ids(store)) == 5
+    cursor = first[-1].cursor
+    (state,) = cursor["calendars"].values()
+    state["sync_token"] = "http://radicale.org/ns/sync/" + "0" * 64  # forces a full pass
+
+    conn = caldav.open(src, context(tmp_path))
+    conn.now = lambda: NOW
+    gen = conn.fetch(cursor)
+    cut = next(gen)  # the process dies after storing one batch of the full pass
+    gen.close()
+    apply(store, [cut])
+    (state,) = cut.cursor["calendars"].values()
+    assert len(state["etags"]) == 2 and len(state["pending"]) == 3
+
+    cal.delete()
+    gone = sync(src, tmp_path, cut.cursor)
+    apply(store, gone)
+    assert stored_ids(store) == set() and gone[-1].cursor["calendars"] == {}
+
+
 # ----------------------------------------------------------------------- login and TLS
 def test_wrong_password_needs_reauth(radicale, user, tmp_path, monkeypatch):
     monkeypatch.setenv(PASSWORD_ENV, "not the password")
