@@ -80,7 +80,12 @@ def main() -> None:
         n_sent = sum(1 for m in box.messages.values() if "SENT" in m.labels)
         tmp = Path(tempfile.mkdtemp(prefix="bench-gmail-"))
         source = make_source(
-            fake, tmp, calendar=False, contacts=False, since="30y", quota_units_per_minute=args.units
+            fake,
+            tmp,
+            calendar=False,
+            contacts=False,
+            since="30y",
+            quota_units_per_minute=args.units,
         )
         write_token(fake, source)
         ctx = SourceContext(
