@@ -70,7 +70,7 @@ OPTIONS: dict[str, Option] = {
     "client_id": Option(
         nonempty_string,
         help="Application (client) ID of YOUR app registration in Microsoft Entra (public "
-        "client flows enabled; see docs/outlook.md). Never another application's id.",
+        "client flows enabled; see the README). Never another application's id.",
     ),
     "authority": Option(
         nonempty_string,
