@@ -82,7 +82,8 @@ def sync_source(
                 break
     except NeedsReauthError as e:
         res.ok, res.needs_reauth = False, True
-        res.error = f"{e} (run `syncd auth {source.name}`)"
+        hint = f"syncd auth {source.name}"
+        res.error = str(e) if hint in str(e) else f"{e} (run `{hint}`)"
         store.mark_error(source.name, res.error, needs_reauth=True)
         return res
     except (SourceError, UserError) as e:
