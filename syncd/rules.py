@@ -165,35 +165,29 @@ class RuleSet:
         bulk = None
         if it.flags & _ANY_BULK:
             bulk = next(why for flag, why in _BULK_REASONS if it.flags & flag)
+        crowd = None
+        if it.head_count > self.rules.max_recipients:
+            crowd = (
+                f"sent to {it.head_count} recipients "
+                f"(more than max_recipients = {self.rules.max_recipients})"
+            )
         verdicts: list[Verdict] = []
         if outgoing:
             # The user's vacation responder, read receipts or mass mailings are not the user
             # writing to someone: the same bulk/automated facts exclude them.
-            crowd = it.head_count > self.rules.max_recipients
             for addr, name in everyone.items():
-                why = blanket or self.address_reason(addr) or bulk
-                if why is None and crowd:
-                    why = (
-                        f"sent to {it.head_count} recipients "
-                        f"(more than max_recipients = {self.rules.max_recipients})"
-                    )
+                why = blanket or self.address_reason(addr) or bulk or crowd
                 if why:
                     verdicts.append(Verdict(addr, False, None, f"not contact: {why}", name))
                 else:
                     verdicts.append(Verdict(addr, True, "out", "contact: you wrote to them", name))
             return verdicts
-        crowd = it.head_count > self.rules.max_recipients
         for addr, name in everyone.items():
             if addr not in senders:
                 why = "only the sender of incoming mail is in contact with you"
                 verdicts.append(Verdict(addr, False, None, f"not contact: {why}", name))
                 continue
-            why = blanket or self.address_reason(addr) or bulk
-            if why is None and crowd:
-                why = (
-                    f"sent to {it.head_count} recipients "
-                    f"(more than max_recipients = {self.rules.max_recipients})"
-                )
+            why = blanket or self.address_reason(addr) or bulk or crowd
             if why:
                 verdicts.append(Verdict(addr, False, None, f"not contact: {why}", name))
             else:
