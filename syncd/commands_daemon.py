@@ -117,16 +117,8 @@ def resolve_person(store: Store, config: Config, query: str) -> tuple[str, str]:
     from syncd.relationships import Model
 
     q = query.strip()
-    matches = Model(store, config).find_person(q, datetime.now(UTC))
-    if len(matches) > 1:
-        exact = [p for p in matches if p.name.lower() == q.lower()]
-        if len(exact) == 1:
-            matches = exact
-        else:
-            names = "; ".join(f"{p.name} <{p.emails[0]}>" for p in matches[:10])
-            raise UserError(f"{query!r} matches {len(matches)} people: {names}. Be more specific.")
-    if matches:
-        p = matches[0]
+    p = Model(store, config).find_one(q, datetime.now(UTC))
+    if p:
         return p.key, f"{p.name} <{p.emails[0]}>"
     if "@" in q and " " not in q:  # someone not seen yet: keep the setting for later
         return q.lower(), q.lower()

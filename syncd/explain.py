@@ -29,17 +29,8 @@ def explain_person(
     store: Store, config: Config, query: str, as_of: datetime, limit: int | None = None
 ) -> str:
     model = Model(store, config)
-    matches = model.find_person(query, as_of)
-    person: Person | None = None
-    if len(matches) > 1:
-        exact = [p for p in matches if p.name.lower() == query.strip().lower()]
-        if len(exact) == 1:
-            matches = exact
-        else:
-            names = "; ".join(f"{p.name} <{p.emails[0]}>" for p in matches[:10])
-            raise UserError(f"{query!r} matches {len(matches)} people: {names}. Be more specific.")
-    if matches:
-        person = matches[0]
+    person = model.find_one(query, as_of)
+    if person:
         addresses = person.emails
     else:
         addresses = _find_addresses(store, query)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from syncd.config import Config
+from syncd.errors import UserError
 from syncd.identity import Identities
 from syncd.rules import EPOCH, RuleSet
 from syncd.store import RECENT_DAYS, SUMMARY_T0, SUMMARY_TAU, Store
@@ -332,6 +333,20 @@ class Model:
         if exact:
             return exact
         return [p for p in everyone if q in p.name.lower() or any(q in e for e in p.emails)]
+
+    def find_one(self, query: str, as_of: datetime) -> Person | None:
+        """The one person ``query`` means, None when nobody matches; an ambiguous query is a
+        UserError listing the candidates (an exact name match settles it)."""
+        matches = self.find_person(query, as_of)
+        if len(matches) > 1:
+            exact = [p for p in matches if p.name.lower() == query.strip().lower()]
+            if len(exact) != 1:
+                names = "; ".join(f"{p.name} <{p.emails[0]}>" for p in matches[:10])
+                raise UserError(
+                    f"{query!r} matches {len(matches)} people: {names}. Be more specific."
+                )
+            matches = exact
+        return matches[0] if matches else None
 
 
 def settings_json(p: Person) -> str:
