@@ -29,7 +29,6 @@ from syncd.cli import cli
 REPO = Path(__file__).resolve().parents[1]
 N = 20_000
 BATCH = 1000
-pytestmark = pytest.mark.slow
 
 
 def write_big_mbox(path: Path, n: int, start: int = 0) -> None:
