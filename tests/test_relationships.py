@@ -314,3 +314,26 @@ def test_a_sources_own_account_address_is_the_user_too(syncd: Syncd) -> None:
     assert [(p["emails"], p["tracked"], p["contact_days"]) for p in after] == [
         (["colleague@work.example"], True, 2)
     ]
+
+
+def test_snooze_and_mute_from_the_command_line(syncd: Syncd) -> None:
+    """`syncd snooze` / `mute` work on today's digest (they refuse dates in the past)."""
+    from datetime import UTC, datetime
+
+    today = datetime.now(UTC).date()
+    setup(syncd, wrote_to("nap@x.example", [str(today - timedelta(days=n)) for n in (200, 190)]))
+    until = today + timedelta(days=10)
+
+    def listed(as_of: date) -> bool:
+        return bool(digest(syncd, as_of.isoformat())["people"])
+
+    assert listed(today)
+    syncd.run("snooze", "nap@x.example", "--until", until.isoformat())
+    assert not listed(today) and not listed(until - timedelta(days=1))
+    assert listed(until)
+    syncd.run("snooze", "nap@x.example", "--undo")
+    assert listed(today)
+    syncd.run("mute", "nap@x.example")
+    assert not listed(today) and not listed(until)
+    syncd.run("unmute", "nap@x.example")
+    assert listed(today)
