@@ -272,6 +272,36 @@ class Model:
                     recent_days=days_list,
                 )
             )
+        # People named in [[people]] are relationships the user declared: list them even
+        # before any contact ("never"), so that a typo in an address shows up.
+        for entry in self.config.people:
+            if not entry.emails or ids.find(entry.emails[0]) in groups:
+                continue
+            key = ids.find(entry.emails[0])
+            st = settings.get(key, Settings())
+            people.append(
+                Person(
+                    key=key,
+                    name=st.name or entry.emails[0].split("@")[0],
+                    emails=list(entry.emails),
+                    tracked=True,
+                    contact_days=0,
+                    last_ts=None,
+                    n_out=0,
+                    n_in=0,
+                    n_meet=0,
+                    strength=0.0,
+                    rhythm_days=st.rhythm or r.default_rhythm,
+                    rhythm_source="pinned" if st.rhythm else "default",
+                    days_since=None,
+                    overdue=False,
+                    overdue_days=0,
+                    score=0.0,
+                    muted=st.muted,
+                    snoozed_until=st.snoozed_until,
+                    birthday=st.birthday,
+                )
+            )
         people.sort(key=lambda p: (-p.score, -(p.last_ts or 0), p.name.lower()))
         return people
 
