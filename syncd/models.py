@@ -101,10 +101,16 @@ class Batch:
     to keep the stored one. ``full_sync_start`` / ``full_sync_end`` bracket a full resync of
     the named scopes: at the end, interactions of those scopes that were not upserted since
     the start are deleted (they vanished from the server while our cursor was stale).
+
+    ``scoped_deletions`` are (scope, source_id) pairs: "this item left this scope", which deletes
+    it only if it is still stored under that scope. A source whose ids survive a move between
+    scopes (Outlook's immutable ids) uses them, so that a removal from the old folder reported
+    after the addition to the new one (a later page, a later sync) cannot delete the moved item.
     """
 
     upserts: list[Interaction] = field(default_factory=list)
     deletions: list[str] = field(default_factory=list)  # source_ids
+    scoped_deletions: list[tuple[str, str]] = field(default_factory=list)  # (scope, source_id)
     contacts: list[Contact] = field(default_factory=list)
     contact_deletions: list[str] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)

@@ -227,6 +227,11 @@ class Store:
             res.upserted = len(batch.upserts)
             for sid in batch.deletions:
                 res.deleted += self._delete_where("source = ? AND source_id = ?", (source, sid))
+            for scope, sid in batch.scoped_deletions:
+                # Only if still there: the item may have moved to another scope since.
+                res.deleted += self._delete_where(
+                    "source = ? AND source_id = ? AND scope = ?", (source, sid, scope)
+                )
             for scope in batch.full_sync_end:
                 start = sweeps.pop(scope, None)
                 if start is not None:

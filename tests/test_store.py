@@ -149,6 +149,45 @@ def test_deletions_remove_the_interaction_and_its_participants(store: Store) -> 
     assert {p[1] for p in got["participants"]} == {"b"}
 
 
+def test_a_scoped_deletion_removes_only_an_item_still_stored_under_that_scope(
+    store: Store,
+) -> None:
+    # "a" moved from INBOX to Archive and the new folder reported first; "b" really went away.
+    store.apply_batch(
+        "mail",
+        Batch(upserts=[email("a", "bob@x.example"), email("b", "eve@x.example")]),
+    )
+    store.apply_batch("mail", Batch(upserts=[email("a", "bob@x.example", scope="Archive")]))
+    removal = Batch(
+        scoped_deletions=[("INBOX", "a"), ("INBOX", "b"), ("INBOX", "never-seen")],
+        cursor={"n": 3},
+    )
+    res = store.apply_batch("mail", removal)
+    assert res.deleted == 1
+    got = facts(store)
+    assert [(i[1], i[7]) for i in got["interactions"]] == [("a", "Archive")]
+    assert {p[1] for p in got["participants"]} == {"a"}
+    # Replaying the batch (a crash before the next cursor) changes nothing.
+    assert store.apply_batch("mail", removal).deleted == 0
+    assert facts(store) == got
+    assert store.source_state("mail").cursor == {"n": 3}  # type: ignore[union-attr]
+    # Removed from the scope it is in, it goes.
+    assert store.apply_batch("mail", Batch(scoped_deletions=[("Archive", "a")])).deleted == 1
+    assert store.counts()["interactions"] == 0
+
+
+def test_a_scoped_deletion_in_the_batch_that_moves_the_item_keeps_it(store: Store) -> None:
+    store.apply_batch("mail", Batch(upserts=[email("a", "bob@x.example")]))
+    store.apply_batch(
+        "mail",
+        Batch(
+            upserts=[email("a", "bob@x.example", scope="Archive")],
+            scoped_deletions=[("INBOX", "a")],
+        ),
+    )
+    assert [(i[1], i[7]) for i in facts(store)["interactions"]] == [("a", "Archive")]
+
+
 def test_a_full_sync_sweeps_what_it_did_not_see_again_in_its_scope(store: Store) -> None:
     old = [email(s, "bob@x.example", scope="INBOX") for s in ("a", "b", "c")]
     store.apply_batch("mail", Batch(upserts=[*old, email("s", "eve@x.example", scope="Sent")]))
