@@ -12,8 +12,10 @@ Lanes run in parallel threads (at most 4, and every request shares the client's 
 flight per mailbox); their pages come back to ``fetch`` through a small queue and each page
 becomes one Batch whose cursor is the state of every lane as of the batches already yielded.
 Messages keep their immutable id across folders, so a move between two synced folders shows as
-a removal in one and an addition in the other: removals of ids upserted during the same fetch
-are dropped, in whichever order the two folders report.
+a removal in one and an addition in the other, reported in either order and possibly in
+different syncs (a round interrupted, or the move landing between two folders' rounds). A mail
+removal is therefore a scoped deletion, "gone from this folder": the store deletes the message
+only while it is still filed under that folder, so a late removal cannot delete a moved message.
 """
 
 from __future__ import annotations
@@ -139,6 +141,7 @@ class _Page:
     state: dict[str, Any]  # the lane's state once this page is stored
     upserts: list[Interaction] = field(default_factory=list)
     deletions: list[str] = field(default_factory=list)
+    scoped_deletions: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
     full_start: bool = False
     full_end: bool = False
@@ -192,20 +195,20 @@ class OutlookConnector:
         lanes = self._lanes(cur, now)
         if not lanes:
             return
-        upserted: set[str] = set()
+        done = 0
         for page in self._run_lanes(lanes, cur):
             cur["lanes"][page.scope] = page.state
-            deletions = [d for d in page.deletions if d not in upserted]
-            upserted.update(i.source_id for i in page.upserts)
+            done += len(page.upserts)
             yield Batch(
                 upserts=page.upserts,
-                deletions=deletions,
+                deletions=page.deletions,
+                scoped_deletions=page.scoped_deletions,
                 skipped=page.skipped,
                 cursor=_copy(cur),
                 account=account,
                 full_sync_start=[page.scope] if page.full_start else [],
                 full_sync_end=[page.scope] if page.full_end else [],
-                progress=(len(upserted), None),
+                progress=(done, None),
             )
 
     # ------------------------------------------------------------------ account, contacts
@@ -423,7 +426,10 @@ class OutlookConnector:
             return
         if "@removed" in item:
             if isinstance(item.get("id"), str):
-                page.deletions.append(prefix + item["id"])
+                if scope == "calendar":
+                    page.deletions.append(prefix + item["id"])
+                else:  # it left this folder: maybe for another synced one (see above)
+                    page.scoped_deletions.append((scope, prefix + item["id"]))
             return
         if scope == "calendar":
             master_id = needs_master(item)

@@ -29,6 +29,7 @@ from syncd.errors import CursorExpiredError, NeedsReauthError, SourceError
 from syncd.models import Contact, Flag, Interaction, Participant
 from syncd.options import validate_table
 from syncd.secrets import SecretStore
+from syncd.store import Store
 
 CLIENT_ID = "11111111-2222-3333-4444-555555555555"
 ME = "ada@contoso.example"
@@ -266,9 +267,11 @@ def test_second_sync_fetches_only_changes(fake: MsFake, ctx: SourceContext) -> N
     batches = store.sync(outlook.open(source, ctx))
 
     upserts = [i.source_id for b in batches for i in b.upserts]
-    deletions = [d for b in batches for d in b.deletions]
     assert upserts == ["msg:m3"]
-    assert sorted(deletions) == ["event:e2", "msg:m2"]
+    # A removal from a folder only deletes what is still filed there; events are just deleted.
+    assert [d for b in batches for d in b.deletions] == ["event:e2"]
+    assert [d for b in batches for d in b.scoped_deletions] == [("inbox", "msg:m2")]
+    assert "msg:m2" not in store.items and "event:e2" not in store.items
     # One request per lane (inbox, sentitems, calendar); no /me, contacts or master re-reads.
     after = dict(fake.requests)
     assert after["delta"] - before["delta"] == 2
@@ -280,7 +283,7 @@ def test_second_sync_fetches_only_changes(fake: MsFake, ctx: SourceContext) -> N
     # And a third sync with nothing new changes nothing.
     batches = store.sync(outlook.open(source, ctx))
     assert [i for b in batches for i in b.upserts] == []
-    assert [d for b in batches for d in b.deletions] == []
+    assert [d for b in batches for d in b.deletions + b.scoped_deletions] == []
 
 
 def test_expired_delta_token_restarts_that_folder_once_without_duplicates(
@@ -409,10 +412,50 @@ def test_a_message_moved_between_synced_folders_is_kept(fake: MsFake, ctx: Sourc
 
     batches = store.sync(outlook.open(source, ctx))
 
-    assert "msg:m1" in [d for b in batches for d in b.deletions] or any(
-        "msg:m1" in [i.source_id for i in b.upserts] for b in batches
-    )
+    assert [d for b in batches for d in b.scoped_deletions] == [("inbox", "msg:m1")]
+    assert [i.source_id for b in batches for i in b.upserts] == ["msg:m1"]
     assert store.items["msg:m1"].scope == "archive"
+
+
+_MAIL_ONLY: dict[str, Any] = {"calendar": False, "contacts": False}
+
+
+def _sync_into(store: Store, connector: outlook.OutlookConnector) -> None:
+    """The engine's loop, on the real store: each batch and its cursor in one transaction."""
+    state = store.source_state("work")
+    for batch in connector.fetch(state.cursor if state else None):
+        store.apply_batch("work", batch)
+
+
+@pytest.mark.parametrize("first", ["archive", "inbox"])
+def test_a_move_whose_two_halves_arrive_in_different_syncs_keeps_the_message(
+    fake: MsFake, ctx: SourceContext, tmp_path: Path, first: str
+) -> None:
+    # The removal from inbox and the addition to archive reach us in separate syncs (here by
+    # syncing one folder at a time; in life, a round interrupted or a move between two
+    # folders' rounds), in either order. Only a real deletion may delete.
+    seed(fake)
+    both = make_source(fake, folders=["inbox", "archive"], calendar=False, contacts=False)
+    sign_in(fake, both, ctx)
+    store = Store.open(tmp_path / "syncd.db")
+    store.ensure_source("work", "outlook")
+    _sync_into(store, outlook.open(both, ctx))
+    fake.move_message("m1", "inbox", "archive")
+    fake.remove_message("inbox", "m2")
+    second = "inbox" if first == "archive" else "archive"
+
+    _sync_into(store, outlook.open(make_source(fake, folders=[first], **_MAIL_ONLY), ctx))
+    _sync_into(store, outlook.open(make_source(fake, folders=[second], **_MAIL_ONLY), ctx))
+
+    def stored() -> dict[str, str]:
+        return dict(store.conn.execute("SELECT source_id, scope FROM interactions"))
+
+    assert stored() == {"msg:m1": "archive"}
+    # A real deletion still deletes.
+    fake.remove_message("archive", "m1")
+    _sync_into(store, outlook.open(both, ctx))
+    assert stored() == {}
+    store.close()
 
 
 def test_calendar_window_rolls_forward_with_a_fresh_round(fake: MsFake, ctx: SourceContext) -> None:

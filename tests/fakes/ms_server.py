@@ -733,6 +733,9 @@ class MiniStore:
                 self._marks[i.scope].add(i.source_id)
         for sid in batch.deletions:
             self.items.pop(sid, None)
+        for scope, sid in batch.scoped_deletions:
+            if sid in self.items and self.items[sid].scope == scope:
+                del self.items[sid]
         for c in batch.contacts:
             self.contacts[c.source_id] = c
         for sid in batch.contact_deletions:
