@@ -204,7 +204,7 @@ def calendar(w: Writer) -> None:
         datetime.combine(trip, time(0, 0)),
         0,
         "Lisbon conference",
-        (),
+        None,
         [],
         all_day_until=trip + timedelta(days=3),
         transparent=True,

@@ -243,7 +243,7 @@ def team_and_crowds(w: Writer) -> None:
     lst = ("Analytical Engines", "engines@lists.example.org")
     ago = 720
     parent: tuple[str, str] | None = None
-    thread = None
+    list_thread: int | None = None
     topic = ""
     while ago > 1:
         new = parent is None or w.rng.random() < 0.4
@@ -256,13 +256,13 @@ def team_and_crowds(w: Writer) -> None:
                     "Meetup in Manchester",
                 )
             )
-        mid, refs, thread = w.mail(
+        mid, refs, list_thread = w.mail(
             w.day(ago, w.rng.randint(7, 22), 15),
             w.rng.choice(posters),
             [lst],
             topic if new else f"Re: {topic}",
             parent=None if new else parent,
-            thread=None if new else thread,
+            thread=None if new else list_thread,
             labels="Analytical Engines,Opened",
             extra=[
                 ("List-Id", "Analytical Engines <engines.lists.example.org>"),

@@ -171,7 +171,7 @@ class Writer:
         start: datetime,
         minutes: int,
         summary: str,
-        organizer: Addr,
+        organizer: Addr | None,
         attendees: Sequence[tuple[Addr, str]],
         *,
         rrule: str | None = None,
@@ -247,7 +247,8 @@ def _ics_param(s: str) -> str:
 
 def _fold_ics(line: str) -> str:
     """RFC 5545 folding: at most 75 octets per line, continuation lines start with a space."""
-    out, cur = [], b""
+    out: list[str] = []
+    cur = b""
     for ch in line:
         b = ch.encode()
         if len(cur) + len(b) > (75 if not out else 74):
