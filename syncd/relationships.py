@@ -15,6 +15,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from syncd.config import Config
 from syncd.errors import UserError
@@ -33,6 +34,21 @@ class AddressStats:
     weight: float = 0.0
     last_in_ts: int = 0  # personal mail from them
     last_mine_ts: int = 0  # your mail to them, or a meeting
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...], decay: float) -> AddressStats:
+        """From a row of Store.summaries or Store.contact_aggregates (address first); the
+        stored weight sum is decayed to the as-of time by ``decay``."""
+        return cls(
+            days=row[1],
+            last_ts=row[2],
+            n_out=row[3],
+            n_in=row[4],
+            n_meet=row[5],
+            weight=row[6] * decay,
+            last_in_ts=row[7],
+            last_mine_ts=row[8],
+        )
 
 
 @dataclass
@@ -155,13 +171,13 @@ class Model:
         for row in self.store.summaries():
             if row[0] in later:
                 continue
-            stats[row[0]] = AddressStats(*row[1:6], row[6] * decay, *row[7:9])
+            stats[row[0]] = AddressStats.from_row(row, decay)
             recent[row[0]] = row[9]
         exact = sorted(later)
         for i in range(0, len(exact), 500):
             chunk = exact[i : i + 500]
             for row in self.store.contact_aggregates(chunk, as_of_ts):
-                stats[row[0]] = AddressStats(*row[1:6], row[6] * decay, *row[7:9])
+                stats[row[0]] = AddressStats.from_row(row, decay)
             recent.update(self.store.recent_contact_days(chunk, as_of_ts))
         return stats, recent
 
@@ -184,14 +200,14 @@ class Model:
         ids = self.identities()
         settings = self._settings(ids)
         seen_names = self.names()
-        contact_names = {}
+        contact_names: dict[str, str] = {}
         contact_bdays: dict[str, date] = {}
-        for name, emails, bday in self.store.contacts():
+        for contact_name, emails, contact_bday in self.store.contacts():
             for e in emails:
-                if name:
-                    contact_names.setdefault(e, name)
-                if bday:
-                    contact_bdays.setdefault(e, date.fromisoformat(bday))
+                if contact_name:
+                    contact_names.setdefault(e, contact_name)
+                if contact_bday:
+                    contact_bdays.setdefault(e, date.fromisoformat(contact_bday))
 
         groups: dict[str, list[str]] = {}
         for address in stats:
