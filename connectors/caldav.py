@@ -1,7 +1,7 @@
 """CalDAV source: meetings (and CardDAV contacts) from any CalDAV server (Fastmail, iCloud,
 Nextcloud, Radicale...).
 
-``import caldav`` below is the PyPI library, not this module: the package uses absolute
+``caldav`` in the imports below is the PyPI library, not this module: the package uses absolute
 imports and ``connectors/`` itself is never on sys.path.
 
 What it reads: every calendar of the user (discovered from the principal's calendar home),
@@ -198,12 +198,12 @@ class CalDavConnector:
 
     # ------------------------------------------------------------------ connection
     def _connect(self) -> Any:
-        import caldav
+        from caldav.davclient import DAVClient  # not caldav.DAVClient: typed, unlike the lazy alias
 
         ca_file = self.source.get("ca_file")
         password = resolve_password(self.source.options, self.where, self.source.name)
         parts = urlsplit(self.url)
-        return caldav.DAVClient(
+        return DAVClient(
             url=self.url,
             username=self.source["username"],
             password=password,

@@ -138,12 +138,12 @@ def interaction_from_headers(
     recipients: set[str] = set()
     for header, role in (("from", "from"), *_ADDRESS_ROLES):
         for value in fields.get(header, ()):
-            for name, address in _parse_addresses(value):
+            for display, address in _parse_addresses(value):
                 if role != "from":
                     recipients.add(address)
                 if (address, role) not in seen:
                     seen.add((address, role))
-                    participants.append(Participant(address=address, role=role, name=name))
+                    participants.append(Participant(address=address, role=role, name=display))
 
     message_id = _first_msg_id(first("message-id"))
     in_reply_to = _first_msg_id(first("in-reply-to"))
