@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
@@ -23,6 +23,8 @@ from syncd.errors import SyncdError, UserError
 from syncd.store import Store
 
 log = logging.getLogger("syncd")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class AppState:
@@ -40,7 +42,14 @@ class AppState:
         return Store.open(self.config.store_path)
 
 
-pass_state = click.make_pass_decorator(AppState)
+_pass_app_state = click.make_pass_decorator(AppState)
+
+
+def pass_state(f: Callable[Concatenate[AppState, P], R]) -> Callable[P, R]:
+    """Pass the command's AppState first (click.make_pass_decorator). A def rather than the
+    bare decorator so that its type is explicit: syncd.commands_daemon imports it from here
+    while this module imports that one, and mypy cannot infer a type across the cycle."""
+    return _pass_app_state(f)
 
 
 def parse_as_of(value: str | None, timezone: str) -> datetime:
