@@ -9,8 +9,9 @@ Terminology:
   the engine sweeps what vanished meanwhile.
 
 Lanes run in parallel threads (at most 4, and every request shares the client's cap of 4 in
-flight per mailbox); their pages come back to ``fetch`` through a small queue and each page
-becomes one Batch whose cursor is the state of every lane as of the batches already yielded.
+flight and its budget of ``requests_per_10_minutes`` per mailbox); their pages come back to
+``fetch`` through a small queue and each page becomes one Batch whose cursor is the state of
+every lane as of the batches already yielded.
 Messages keep their immutable id across folders, so a move between two synced folders shows as
 a removal in one and an addition in the other, reported in either order and possibly in
 different syncs (a round interrupted, or the move landing between two folders' rounds). A mail
@@ -21,6 +22,7 @@ only while it is still filed under that folder, so a late removal cannot delete 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import queue
 import threading
@@ -35,7 +37,15 @@ from connectors.base import SourceConfig, SourceContext
 from connectors.outlook_auth import DEFAULT_AUTHORITY, MsalAuth, auth_for
 from connectors.outlook_calendar import MASTER_FIELDS, event_to_interaction, needs_master
 from connectors.outlook_contacts import CONTACT_FIELDS, contact_from_graph
-from connectors.outlook_graph import GRAPH_ENDPOINT, DeltaExpiredError, GraphClient, GraphError
+from connectors.outlook_graph import (
+    DEFAULT_REQUEST_BUDGET,
+    GRAPH_ENDPOINT,
+    REQUEST_LIMIT,
+    DeltaExpiredError,
+    GraphClient,
+    GraphError,
+    RequestBudget,
+)
 from connectors.outlook_mail import message_to_interaction, parse_datetime, select_fields
 from connectors.outlook_send import send_message
 from syncd.errors import CursorExpiredError
@@ -110,6 +120,12 @@ OPTIONS: dict[str, Option] = {
         "when the mailbox refuses them.",
     ),
     "page_size": Option(integer(10, 1000), 200, "Items per Graph page (odata.maxpagesize)."),
+    "requests_per_10_minutes": Option(
+        integer(1, REQUEST_LIMIT),
+        DEFAULT_REQUEST_BUDGET,
+        "Pace Graph requests to at most this many per 10 minutes (Outlook allows 10,000 per app "
+        "registration and mailbox): a long backfill waits instead of being throttled.",
+    ),
     "token_cache_file": Option(
         path,
         None,
@@ -169,10 +185,16 @@ class OutlookConnector:
 
     def _make_client(self) -> GraphClient:
         self._auth = auth_for(self.source, self.ctx)
+        budget = RequestBudget(
+            int(self.source.get("requests_per_10_minutes", DEFAULT_REQUEST_BUDGET)),
+            monotonic=self.ctx.monotonic,
+            sleep=self.ctx.sleep,
+        )
         return GraphClient(
             self.source.get("graph_endpoint") or GRAPH_ENDPOINT,
             self._auth.token,
             sleep=self.ctx.sleep,
+            budget=budget,
         )
 
     # ------------------------------------------------------------------ the protocol
@@ -257,7 +279,7 @@ class OutlookConnector:
         out: list[tuple[str, _Start]] = []
         if self.source.get("mail", True):
             for folder in self.source.get("folders", ("inbox", "sentitems")):
-                out.append((folder, lambda f=folder: self._mail_start(cur, f)))
+                out.append((folder, functools.partial(self._mail_start, cur, folder)))
         if self.source.get("calendar", True):
             window = self._window(cur, now)
             state = cur["lanes"].get("calendar")
@@ -289,7 +311,7 @@ class OutlookConnector:
         return f"me/calendarView/delta?{query}", {"window": _iso(window)}
 
     def _prefer(self, scope: str) -> tuple[str, ...]:
-        prefer = (f"odata.maxpagesize={self.page_size}",)
+        prefer: tuple[str, ...] = (f"odata.maxpagesize={self.page_size}",)
         if scope == "calendar":
             prefer += ('outlook.timezone="UTC"',)
         return prefer

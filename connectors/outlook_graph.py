@@ -3,7 +3,10 @@
 Outlook's service limits are evaluated per app and mailbox: 10,000 requests per 10 minutes and
 **4 concurrent requests** (api-facts §10). Every request goes through one semaphore of 4, held
 only while the request is on the wire (never while sleeping), so threads that fetch folders and
-series masters in parallel can never exceed the cap. 429/503 are retried after ``Retry-After``;
+series masters in parallel can never exceed the cap. Every request (retries included) also
+draws from a sliding-window budget (``RequestBudget``, ``requests_per_10_minutes``, shared by
+all lanes of the client), so that a long backfill paces itself instead of running into 429s.
+429/503 are retried after ``Retry-After``;
 other 5xx, network errors and unparseable JSON pages after a jittered backoff
 (connectors/retry.py). When the attempts run out the caller sees RetriesExhaustedError and its
 cursor stays where it was.
@@ -11,9 +14,11 @@ cursor stays where it was.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urljoin
@@ -27,6 +32,9 @@ log = logging.getLogger(__name__)
 
 GRAPH_ENDPOINT = "https://graph.microsoft.com/v1.0"
 MAX_CONCURRENT = 4  # Outlook: "4 concurrent requests" per app and mailbox
+REQUEST_LIMIT = 10_000  # Outlook: 10,000 requests per 10 minutes per app and mailbox
+REQUEST_WINDOW = 600.0  # seconds
+DEFAULT_REQUEST_BUDGET = 9_000  # our default: headroom for other apps' clocks and latencies
 TIMEOUT = (15, 120)  # connect, read (seconds): big delta pages can take a while
 # Graph error codes that mean "this delta token is gone, start the round again" (errors.md;
 # Exchange answers 410 SyncStateNotFound, documented as syncStateNotFound / resyncRequired).
@@ -56,6 +64,69 @@ def _error_code(resp: requests.Response) -> tuple[str, str]:
     return str(err.get("code", "")), str(err.get("message", ""))
 
 
+class RequestBudget:
+    """At most ``limit`` requests in any ``window`` seconds, shared by every thread of a client.
+
+    The server counts a request when it arrives, which we cannot see: a request counts here from
+    the moment it is sent until ``window`` seconds after its answer came back (never earlier than
+    its arrival), and one still in flight always counts. So whatever the latencies, the server
+    never sees more than ``limit`` of ours in its window. Waiting for the oldest answer to leave
+    the window goes through the injected ``sleep`` (a fake clock in tests).
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        window: float = REQUEST_WINDOW,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        if limit < 1:
+            raise ValueError("a request budget needs at least one request per window")
+        self.limit = limit
+        self.window = window
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._answered: deque[float] = deque()  # answer times, oldest first
+        self._in_flight = 0
+        self._cond = threading.Condition()
+        self.waits = 0  # how often a request had to wait (for the benchmark)
+
+    def acquire(self) -> None:
+        """Block until one more request fits in the window, then count it as in flight."""
+        waited = False
+        while True:
+            with self._cond:
+                now = self._monotonic()
+                while self._answered and self._answered[0] <= now - self.window:
+                    self._answered.popleft()
+                if self._in_flight + len(self._answered) < self.limit:
+                    self._in_flight += 1
+                    self.waits += waited
+                    return
+                waited = True
+                if not self._answered:  # the whole budget is on the wire: wait for an answer
+                    self._cond.wait(0.05)
+                    continue
+                delay = self._answered[0] + self.window - now
+            self._sleep(delay)  # not holding the lock: other threads may answer meanwhile
+
+    def __enter__(self) -> RequestBudget:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """The request was answered (or failed): it leaves the window ``window`` from now."""
+        with self._cond:
+            self._in_flight -= 1
+            self._answered.append(self._monotonic())  # under the lock: stays sorted
+            self._cond.notify()
+
+
 class GraphClient:
     """GET/POST against one Graph endpoint for one mailbox.
 
@@ -73,6 +144,7 @@ class GraphClient:
         max_concurrent: int = MAX_CONCURRENT,
         session: requests.Session | None = None,
         immutable_ids: bool = True,
+        budget: RequestBudget | None = None,
     ):
         self.base_url = base_url.rstrip("/") + "/"
         self._token = token
@@ -81,6 +153,7 @@ class GraphClient:
         self._slots = threading.BoundedSemaphore(max_concurrent)
         self._session = session or requests.Session()
         self._immutable_ids = immutable_ids
+        self.budget = budget
         self.stats: Counter[str] = Counter()  # requests, throttled, retries (for the benchmark)
         self._stats_lock = threading.Lock()
 
@@ -122,7 +195,8 @@ class GraphClient:
                 hdrs["Prefer"] = ", ".join(prefs)
             retry_after: str | None = None
             try:
-                with self._slots:
+                # The budget before a slot: never hold one of the 4 slots while waiting.
+                with self.budget or contextlib.nullcontext(), self._slots:
                     self._count("requests")
                     resp = self._session.request(
                         method, url, params=params, headers=hdrs, data=data, timeout=TIMEOUT

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+from bisect import bisect_right
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,14 @@ from fakes.ms_server import MiniStore, MsFake, event, message, occurrence
 from test_outlook_sync import ME, ctx, fake, make_source, seed, sign_in, sleeps, tls
 
 from connectors import outlook
+from connectors.base import SourceContext
 from connectors.outlook_calendar import event_to_interaction
-from connectors.outlook_graph import GraphClient
+from connectors.outlook_graph import GraphClient, RequestBudget
 from connectors.outlook_mail import message_to_interaction
 from connectors.retry import RetryPolicy
 from syncd.errors import RetriesExhaustedError, SourceError
 from syncd.models import Interaction, Skip
+from syncd.secrets import SecretStore
 
 __all__ = ["ctx", "fake", "sleeps", "tls"]  # fixtures shared with test_outlook_sync
 
@@ -76,6 +79,72 @@ def test_the_graph_client_caps_concurrency_across_threads(fake: MsFake) -> None:
         t.join()
     assert fake.requests["me"] == 16
     assert fake.max_in_flight == 4
+
+
+class FakeClock:
+    """Time that passes only when someone sleeps; shared by the client's budget and the fake."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+        self._lock = threading.Lock()
+
+    def monotonic(self) -> float:
+        with self._lock:
+            return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.now += seconds
+            self.slept.append(seconds)
+
+
+def test_the_request_budget_counts_a_request_until_a_window_after_its_answer() -> None:
+    clock = FakeClock()
+    budget = RequestBudget(2, 600.0, monotonic=clock.monotonic, sleep=clock.sleep)
+    budget.acquire()
+    clock.now += 700  # a very slow answer: still in flight, so it still counts
+    budget.acquire()
+    budget.release()  # answered at 1700
+    clock.now += 10
+    budget.release()  # answered at 1710
+    budget.acquire()  # the window holds both answers: wait until the first leaves it
+    assert clock.now == 1700 + 600 and clock.slept == [590]
+    assert budget.waits == 1
+
+
+def test_a_long_backfill_paces_itself_under_the_request_budget(
+    fake: MsFake, tmp_path: Path
+) -> None:
+    folders = ["inbox", "sentitems", "archive"]
+    for folder in folders:
+        for i in range(150):
+            fake.add_message(folder, message(f"{folder}{i}", sender="a@example.org", to=[ME]))
+    clock = FakeClock()
+    fake.clock = clock.monotonic
+    fake.window_limit = (20, 600.0)  # Outlook's rule, scaled down: 429 beyond 20 in 10 minutes
+    ctx = SourceContext(
+        "work",
+        tmp_path,
+        SecretStore(tmp_path, use_keyring=False),
+        sleep=clock.sleep,
+        monotonic=clock.monotonic,
+    )
+    source = make_source(
+        fake, folders=folders, page_size=10, calendar=False, requests_per_10_minutes=20
+    )
+    sign_in(fake, source, ctx)
+
+    store = MiniStore()
+    store.sync(outlook.open(source, ctx))
+
+    assert len(store.items) == 3 * 150
+    assert fake.status_counts[429] == 0
+    arrivals = sorted(fake.arrivals)
+    assert len(arrivals) == 3 * 15 + 2  # pages, /me and contacts: over two windows' worth
+    busiest = max(bisect_right(arrivals, t) - bisect_right(arrivals, t - 600) for t in arrivals)
+    assert busiest <= 20
+    assert clock.slept and clock.now - 1000 >= 2 * 600
 
 
 def test_429_retry_after_is_honoured(fake: MsFake, ctx: Any, sleeps: list[float]) -> None:

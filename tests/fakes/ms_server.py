@@ -102,6 +102,8 @@ class MsFake:
         self.latency_per_item = 0.0
         self.max_concurrent: int | None = None  # answer 429 beyond this many in flight
         self.window_limit: tuple[int, float] | None = None  # (requests, seconds)
+        self.clock = time.monotonic  # the window's clock: tests share a fake one with the client
+        self.arrivals: list[float] = []  # clock() as each Graph request reached the throttle
         self.retry_after_throttled = "1"
         self._window: deque[float] = deque()
         self.in_flight = 0
@@ -358,6 +360,7 @@ class MsFake:
 
     def admit(self) -> tuple[int, dict[str, Any], dict[str, str]] | None:
         """The throttling decision for one Graph request (called with the lock held)."""
+        self.arrivals.append(self.clock())
         if self.max_concurrent is not None and self.in_flight > self.max_concurrent:
             return (
                 429,
@@ -366,7 +369,7 @@ class MsFake:
             )
         if self.window_limit is not None:
             limit, span = self.window_limit
-            now = time.monotonic()
+            now = self.clock()
             while self._window and self._window[0] <= now - span:
                 self._window.popleft()
             if len(self._window) >= limit:
