@@ -9,9 +9,11 @@ answered 429, and so is any request beyond 10,000 in 10 minutes (Retry-After = t
 the window frees up). Each Graph request costs a latency of ``--latency`` seconds plus
 ``--per-item`` seconds per item returned, to mimic a real delta page.
 
-Scaled clock: to keep a run short, the latency and the 10-minute window are multiplied by
-``--scale`` (default 0.1), and the reported "simulated" times divide wall time by the same
-factor. Our own CPU time is not scaled, so the simulated figures are pessimistic for us.
+Scaled clock: to keep a run short, the latency is multiplied by ``--scale`` (default 0.1) and
+the fake's 10-minute window, the connector's request budget (``requests_per_10_minutes``) and
+its sleeps (Retry-After, budget waits) all run on one simulated clock (wall time / scale); the
+reported "simulated" times divide wall time by the same factor. Our own CPU time is not scaled,
+so the simulated figures are pessimistic for us.
 """
 
 from __future__ import annotations
@@ -71,6 +73,9 @@ def main() -> None:
     ap.add_argument("--latency", type=float, default=0.25, help="seconds per request")
     ap.add_argument("--per-item", type=float, default=0.001, help="seconds per item returned")
     ap.add_argument("--scale", type=float, default=0.1, help="clock scale (1 = real time)")
+    ap.add_argument(
+        "--budget", type=int, default=None, help="requests_per_10_minutes (default: the option's)"
+    )
     args = ap.parse_args()
 
     tls, bundle = tls_pair()
@@ -81,7 +86,15 @@ def main() -> None:
     print(f"fake mailbox: {sizes} ({time.perf_counter() - t0:.1f}s to build)")
     fake.auto_approve = True
     fake.max_concurrent = 4
-    fake.window_limit = (10_000, 600 * args.scale)
+
+    def simulated_clock() -> float:
+        return time.monotonic() / args.scale
+
+    def simulated_sleep(seconds: float) -> None:
+        time.sleep(seconds * args.scale)
+
+    fake.clock = simulated_clock
+    fake.window_limit = (10_000, 600.0)  # simulated seconds, like the Retry-After it sends
     fake.latency = args.latency * args.scale
     fake.latency_per_item = args.per_item * args.scale
 
@@ -98,6 +111,7 @@ def main() -> None:
                 "calendar": False,
                 "contacts": False,
                 "page_size": args.page_size,
+                **({} if args.budget is None else {"requests_per_10_minutes": args.budget}),
             },
             options_for("outlook"),
             "[sources.bench]",
@@ -105,7 +119,13 @@ def main() -> None:
         )
         assert not problems, problems
         source = SourceConfig("bench", "outlook", opts)
-        ctx = SourceContext("bench", Path(tmp), SecretStore(Path(tmp), use_keyring=False))
+        ctx = SourceContext(
+            "bench",
+            Path(tmp),
+            SecretStore(Path(tmp), use_keyring=False),
+            sleep=simulated_sleep,
+            monotonic=simulated_clock,
+        )
         outlook.authenticate(source, ctx, lambda text: None)
         fake.requests.clear()
         fake.status_counts.clear()
@@ -131,7 +151,11 @@ def main() -> None:
         f"latency={args.latency}s+{args.per_item}s/item scale={args.scale}"
     )
     print(f"graph requests={requests_made} ({requests_made / max(upserts, 1):.4f} per message)")
-    print(f"429s received={connector.client.stats['throttled']} max in flight={fake.max_in_flight}")
+    budget = connector.client.budget
+    print(
+        f"429s received={connector.client.stats['throttled']} max in flight={fake.max_in_flight} "
+        f"budget={budget.limit if budget else None}/10min waits={budget.waits if budget else 0}"
+    )
     print(f"wall={wall:.1f}s cpu(all threads, incl. fake server)={cpu:.1f}s")
     print(f"simulated time={simulated:.0f}s -> {upserts / simulated:,.0f} messages/s")
     print(f"peak RSS={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
