@@ -43,13 +43,13 @@ local 127.0.0.2 {{
   ssl_key = <{pki.rogue_key_file}
 }}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{oauth2_mechanisms}
 auth_failure_delay = 0
 default_internal_user = {internal_user}
 default_login_user = {login_user}
 first_valid_uid = {uid}
 first_valid_gid = {gid}
-passdb {{
+{oauth2_passdb}passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {run}/passwd
 }}
@@ -109,6 +109,24 @@ service stats {{
 """
 
 
+# With ``oauth2_introspection_url``: XOAUTH2/OAUTHBEARER logins are checked by POSTing the
+# token to that URL (RFC 7662 style); PLAIN/LOGIN still use the passwd-file.
+_OAUTH2_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {run}/oauth2.conf
+}}
+"""
+_OAUTH2_CONF = """\
+introspection_url = {url}
+introspection_mode = post
+username_attribute = username
+active_attribute = active
+active_value = true
+"""
+
+
 @dataclass
 class ImapUser:
     name: str
@@ -118,7 +136,7 @@ class ImapUser:
 class Dovecot:
     """One running Dovecot; ``port`` speaks plain IMAP + STARTTLS, ``ssl_port`` implicit TLS."""
 
-    def __init__(self, users: int = 100) -> None:
+    def __init__(self, users: int = 100, oauth2_introspection_url: str | None = None) -> None:
         if DOVECOT is None:
             raise RuntimeError("dovecot is not installed")
         # Outside pytest's 0700 temp root: Dovecot's unprivileged processes must reach it.
@@ -138,6 +156,8 @@ class Dovecot:
         (self.run / "home").mkdir(mode=0o755)
         self._free_users = [self._make_user(i) for i in range(1, users + 1)]
         self.config = self.run / "dovecot.conf"
+        if oauth2_introspection_url:
+            (self.run / "oauth2.conf").write_text(_OAUTH2_CONF.format(url=oauth2_introspection_url))
         self.config.write_text(
             _CONFIG.format(
                 run=self.run,
@@ -148,6 +168,10 @@ class Dovecot:
                 gid=gid,
                 internal_user="dovecot" if root else _username(),
                 login_user="dovenull" if root else _username(),
+                oauth2_mechanisms=" xoauth2 oauthbearer" if oauth2_introspection_url else "",
+                oauth2_passdb=_OAUTH2_PASSDB.format(run=self.run)
+                if oauth2_introspection_url
+                else "",
             )
         )
         self.proc = subprocess.Popen(
