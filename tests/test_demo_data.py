@@ -301,3 +301,13 @@ def test_config_for_the_demo_is_valid_toml_with_the_people_hints(demo: DemoSourc
     assert people["Mary Somerville"]["every"] == "90d"
     birthday = date.fromisoformat(people["Medora Leigh"]["birthday"])
     assert birthday.replace(year=TODAY.year) == TODAY + timedelta(days=9)  # next week or so
+
+
+@pytest.mark.parametrize(
+    "today", [date(2026, 3, 1), date(2026, 10, 1), date(2026, 12, 31), date(2027, 1, 1)]
+)
+def test_any_day_gives_the_same_story(tmp_path: Path, demo: DemoSources, today: date) -> None:
+    # 700 days before each is a 30th or 31st that the following month lacks (the all-hands
+    # series starts the month after).
+    other = write_demo_sources(tmp_path, today)
+    assert (other.messages, other.events) == (demo.messages, demo.events)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from calendar import monthrange
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
@@ -138,5 +139,7 @@ def lunch_days() -> list[int]:
 
 
 def months_back(d: date, months: int) -> date:
+    """``d`` moved ``months`` back (forward if negative); a day the target month lacks
+    becomes its last day."""
     y, m = divmod(d.year * 12 + d.month - 1 - months, 12)
-    return date(y, m + 1, d.day)
+    return date(y, m + 1, min(d.day, monthrange(y, m + 1)[1]))
