@@ -285,6 +285,16 @@ def send_message(source: SourceConfig, ctx: SourceContext, message: EmailMessage
         sent = caller.call(
             service.users().messages().send(userId="me", body={"raw": raw}), "messages.send"
         )
-    except (HttpError, SourceError) as e:
+    except HttpError as e:
+        if http_status(e) == 403 and "insufficientPermissions" in error_reasons(e):
+            # The stored token lists gmail.send, yet Google no longer honours it (consent
+            # withdrawn at myaccount.google.com): only a new sign-in brings it back.
+            raise DeliveryError(
+                f"{source.name}: Gmail refused to send the digest (403 insufficientPermissions); "
+                f"set send_digest = true in [sources.{source.name}] and run "
+                f"`syncd auth {source.name}`"
+            ) from e
+        raise DeliveryError(f"{source.name}: Gmail did not send the digest: {e}") from e
+    except SourceError as e:
         raise DeliveryError(f"{source.name}: Gmail did not send the digest: {e}") from e
     return str(sent["id"])

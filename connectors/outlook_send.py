@@ -37,10 +37,20 @@ def send_message(
             data=body,
             expect_json=False,
         )
-    except NeedsReauthError:
-        raise
+    except NeedsReauthError as e:
+        # Also what a sign-in made before send_digest was turned on gets (AADSTS65001): say
+        # which source and what fixes it, as the Gmail path does.
+        raise NeedsReauthError(
+            f"{source.name}: cannot send the digest: {e}; with send_digest = true in "
+            f"[sources.{source.name}], run `syncd auth {source.name}`"
+        ) from e
     except GraphError as e:
-        hint = " (Mail.Send not granted: run `syncd auth` again)" if e.status == 403 else ""
-        raise DeliveryError(f"sending the digest through {source.name} failed: {e}{hint}") from e
+        if e.status == 403:  # Mail.Send consent withdrawn since the sign-in (or by an admin)
+            raise DeliveryError(
+                f"{source.name}: Microsoft Graph refused to send the digest (403 {e.code}); "
+                f"with send_digest = true in [sources.{source.name}], run "
+                f"`syncd auth {source.name}`"
+            ) from e
+        raise DeliveryError(f"sending the digest through {source.name} failed: {e}") from e
     except Exception as e:
         raise DeliveryError(f"sending the digest through {source.name} failed: {e}") from e
