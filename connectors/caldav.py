@@ -64,16 +64,14 @@ from syncd.options import (
     number,
     path,
     since,
-    string,
     string_list,
 )
-from syncd.secrets import resolve_password
+from syncd.secrets import PASSWORD_OPTIONS, resolve_password
 
 OPTIONS: dict[str, Option] = {
     "url": Option(nonempty_string, help="CalDAV URL (server root, principal or calendar home)."),
     "username": Option(nonempty_string, help="Login name."),
-    "password_env": Option(string, None, "Environment variable that holds the password."),
-    "password_command": Option(string_list, None, "Command that prints the password."),
+    **PASSWORD_OPTIONS,
     "since": Option(since, since("5y"), "How far back the first sync reaches."),
     "horizon": Option(duration, duration("90d"), "How far ahead upcoming meetings are read."),
     "calendars": Option(

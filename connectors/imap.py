@@ -68,10 +68,9 @@ from syncd.options import (
     number,
     path,
     since,
-    string,
     string_list,
 )
-from syncd.secrets import resolve_password
+from syncd.secrets import PASSWORD_OPTIONS, resolve_password
 
 OPTIONS: dict[str, Option] = {
     "host": Option(nonempty_string, help="IMAP server name, e.g. imap.fastmail.com."),
@@ -82,8 +81,7 @@ OPTIONS: dict[str, Option] = {
         "tls (port 993), starttls (port 143), or none (only to a loopback address).",
     ),
     "username": Option(nonempty_string, help="Login name, usually the email address."),
-    "password_env": Option(string, None, "Environment variable that holds the password."),
-    "password_command": Option(string_list, None, "Command that prints the password."),
+    **PASSWORD_OPTIONS,
     "oauth2_token_command": Option(
         string_list, None, "Command that prints an OAuth2 access token: log in with XOAUTH2."
     ),

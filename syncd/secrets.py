@@ -18,10 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from syncd.errors import UserError
+from syncd.options import Option, string, string_list
 
 log = logging.getLogger(__name__)
 
 KEYRING_SERVICE = "syncd"
+
+# The keys by which a config table points at its password (read by resolve_password).
+PASSWORD_OPTIONS: dict[str, Option] = {
+    "password_env": Option(string, None, "Environment variable that holds the password."),
+    "password_command": Option(string_list, None, "Command that prints the password."),
+}
 _warned_no_keyring = False
 
 
