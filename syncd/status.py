@@ -1,0 +1,108 @@
+"""What ``syncd status`` shows about the background side: whether ``syncd run`` is running,
+the next sync of each source, the next digest, the last one sent and any send in doubt."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from syncd.config import Config
+from syncd.digest import period_of
+from syncd.locks import running_pid
+from syncd.schedule import META_STATE, due_digest, next_slot
+from syncd.store import Store
+
+
+@dataclass(frozen=True)
+class ScheduleStatus:
+    running_pid: int | None
+    next_sync: dict[str, datetime]  # only when a daemon is running
+    next_digest: datetime | None  # None: due now
+    next_digest_period: str
+    last_sent_period: str | None
+    last_sent_at: datetime | None
+    last_sent_message_id: str | None
+    in_doubt: list[str]  # periods whose send was interrupted
+
+    def as_json(self) -> dict[str, Any]:
+        def iso(d: datetime | None) -> str | None:
+            return d.isoformat(timespec="seconds") if d else None
+
+        return {
+            "daemon_pid": self.running_pid,
+            "next_sync": {k: iso(v) for k, v in self.next_sync.items()},
+            "next_digest": iso(self.next_digest),
+            "next_digest_period": self.next_digest_period,
+            "last_digest": {
+                "period": self.last_sent_period,
+                "sent_at": iso(self.last_sent_at),
+                "message_id": self.last_sent_message_id,
+            }
+            if self.last_sent_period
+            else None,
+            "digests_in_doubt": self.in_doubt,
+        }
+
+
+def schedule_status(store: Store, config: Config, now: datetime | None = None) -> ScheduleStatus:
+    from syncd import sendlog
+
+    now = now or datetime.now(UTC)
+    pid = running_pid(config.store_path)
+    next_sync: dict[str, datetime] = {}
+    if pid:
+        raw = store.get_meta(META_STATE)
+        state = json.loads(raw) if raw else {}
+        next_sync = {k: datetime.fromisoformat(v) for k, v in state.get("next_sync", {}).items()}
+    due = due_digest(store, config, now)
+    if due:
+        nxt, period = None, due[0]
+    else:
+        nxt = next_slot(now, config.digest.schedule, ZoneInfo(config.me.timezone))
+        period = period_of(nxt, config.me.timezone)
+    last = sendlog.last_sent(store)
+    return ScheduleStatus(
+        running_pid=pid,
+        next_sync=next_sync,
+        next_digest=nxt,
+        next_digest_period=period,
+        last_sent_period=last.period if last else None,
+        last_sent_at=last.sent_at if last else None,
+        last_sent_message_id=last.message_id if last else None,
+        in_doubt=[r.period for r in sendlog.pending(store)],
+    )
+
+
+def status_lines(s: ScheduleStatus, timezone: str) -> list[str]:
+    """The lines ``syncd status`` prints after the sources."""
+    tz = ZoneInfo(timezone)
+
+    def local(d: datetime) -> str:
+        return d.astimezone(tz).strftime("%a %Y-%m-%d %H:%M %Z")
+
+    lines = []
+    if s.running_pid:
+        lines.append(f"syncd run: running (pid {s.running_pid})")
+        for name, when in sorted(s.next_sync.items()):
+            lines.append(f"next sync of {name}: {local(when)}")
+    else:
+        lines.append(
+            "syncd run: not running (start it with `syncd run` or `syncd service install`)"
+        )
+    if s.next_digest is None:
+        lines.append(f"next digest: {s.next_digest_period}, due now")
+    else:
+        lines.append(f"next digest: {s.next_digest_period}, {local(s.next_digest)}")
+    if s.last_sent_period and s.last_sent_at:
+        lines.append(
+            f"last digest sent: {s.last_sent_period} on {local(s.last_sent_at)} "
+            f"({s.last_sent_message_id})"
+        )
+    else:
+        lines.append("last digest sent: none yet")
+    for p in s.in_doubt:
+        lines.append(f"digest {p}: interrupted while sending; it will be resent as is")
+    return lines
