@@ -44,39 +44,17 @@ def sync(state: AppState, sources: tuple[str, ...], full: bool) -> None:
 def status(state: AppState, fmt: str) -> None:
     """Each source's state: last success, errors, re-auth needed; next sync and digest."""
     from syncd.digest import source_health
-    from syncd.status import schedule_status, status_lines
+    from syncd.status import schedule_status, status_json, status_text
 
     config = state.config
     store = state.store()
     health = source_health(store, config)
+    skipped = {h.name: store.skipped_count(h.name) for h in health}
     sched = schedule_status(store, config)
     if fmt == "json":
-        out = [
-            {
-                "name": h.name,
-                "type": h.type,
-                "state": h.state,
-                "last_ok_at": h.last_ok_at.isoformat() if h.last_ok_at else None,
-                "last_error": h.last_error,
-                "fix": h.fix,
-                "skipped": store.skipped_count(h.name),
-            }
-            for h in health
-        ]
-        click.echo(json.dumps({"sources": out, **sched.as_json()}, indent=2))
+        click.echo(json.dumps(status_json(health, skipped, sched), indent=2))
         return
-    for h in health:
-        last = h.last_ok_at.strftime("%Y-%m-%d %H:%M UTC") if h.last_ok_at else "never"
-        line = f"{h.name} ({h.type}): {h.state.replace('_', ' ')}; last success {last}"
-        skipped = store.skipped_count(h.name)
-        if skipped:
-            line += f"; {skipped} items skipped"
-        click.echo(line)
-        if h.last_error:
-            click.echo(f"    error: {h.last_error}")
-        if h.fix and h.state != "ok":
-            click.echo(f"    fix: {h.fix}")
-    for line in status_lines(sched, config.me.timezone):
+    for line in status_text(health, skipped, sched, config.me.timezone):
         click.echo(line)
 
 

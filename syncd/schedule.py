@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from zoneinfo import ZoneInfo
 
+from syncd import sendlog
 from syncd.config import Config
 from syncd.digest import period_of
 from syncd.store import Store
@@ -40,8 +41,6 @@ def next_slot(now: datetime, schedule: tuple[int, int, int], tz: ZoneInfo) -> da
 
 def due_digest(store: Store, config: Config, now: datetime) -> tuple[str, datetime] | None:
     """(period, slot) when the latest slot's digest is still owed, else None."""
-    from syncd import sendlog
-
     tz = ZoneInfo(config.me.timezone)
     slot = latest_slot(now, config.digest.schedule, tz)
     since = store.get_meta(META_SINCE)

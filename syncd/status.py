@@ -1,16 +1,21 @@
-"""What ``syncd status`` shows about the background side: whether ``syncd run`` is running,
-the next sync of each source, the next digest, the last one sent and any send in doubt."""
+"""What ``syncd status`` shows, as text and as JSON: each source's state (its health, as the
+digest's footer has it, and how many items it skipped), then the background side: whether
+``syncd run`` is running, the next sync of each source, the next digest, the last one sent and
+any send in doubt."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from syncd import sendlog
 from syncd.config import Config
 from syncd.digest import period_of
+from syncd.digest_model import SourceHealth
 from syncd.locks import running_pid
 from syncd.schedule import META_STATE, due_digest, next_slot
 from syncd.store import Store
@@ -48,8 +53,6 @@ class ScheduleStatus:
 
 
 def schedule_status(store: Store, config: Config, now: datetime | None = None) -> ScheduleStatus:
-    from syncd import sendlog
-
     now = now or datetime.now(UTC)
     pid = running_pid(config.store_path)
     next_sync: dict[str, datetime] = {}
@@ -106,3 +109,49 @@ def status_lines(s: ScheduleStatus, timezone: str) -> list[str]:
     for p in s.in_doubt:
         lines.append(f"digest {p}: interrupted while sending; it will be resent as is")
     return lines
+
+
+def source_json(h: SourceHealth, skipped: int) -> dict[str, Any]:
+    """One source in ``syncd status --format json``."""
+    return {
+        "name": h.name,
+        "type": h.type,
+        "state": h.state,
+        "last_ok_at": h.last_ok_at.isoformat() if h.last_ok_at else None,
+        "last_error": h.last_error,
+        "fix": h.fix,
+        "skipped": skipped,
+    }
+
+
+def source_lines(h: SourceHealth, skipped: int) -> list[str]:
+    """One source in ``syncd status``: its state, then its error and fix, if any."""
+    last = h.last_ok_at.strftime("%Y-%m-%d %H:%M UTC") if h.last_ok_at else "never"
+    line = f"{h.name} ({h.type}): {h.state.replace('_', ' ')}; last success {last}"
+    if skipped:
+        line += f"; {skipped} items skipped"
+    lines = [line]
+    if h.last_error:
+        lines.append(f"    error: {h.last_error}")
+    if h.fix and h.state != "ok":
+        lines.append(f"    fix: {h.fix}")
+    return lines
+
+
+def status_json(
+    health: Sequence[SourceHealth], skipped: Mapping[str, int], sched: ScheduleStatus
+) -> dict[str, Any]:
+    """``syncd status --format json``: the sources, then the schedule's fields."""
+    sources = [source_json(h, skipped.get(h.name, 0)) for h in health]
+    return {"sources": sources, **sched.as_json()}
+
+
+def status_text(
+    health: Sequence[SourceHealth],
+    skipped: Mapping[str, int],
+    sched: ScheduleStatus,
+    timezone: str,
+) -> list[str]:
+    """``syncd status``: the sources' lines, then the schedule's."""
+    lines = [line for h in health for line in source_lines(h, skipped.get(h.name, 0))]
+    return lines + status_lines(sched, timezone)
