@@ -32,6 +32,7 @@ def needs_corpus(*parts: str) -> pytest.MarkDecorator:
 
 def corpus_path(*parts: str) -> Path:
     """``CORPUS/parts``; skips the calling test when it is missing."""
+    __tracebackhide__ = True  # pytest -rs then reports the caller's line, not this one
     path = CORPUS.joinpath(*parts)
     if not path.exists():
         pytest.skip(missing_reason(path))

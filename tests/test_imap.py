@@ -58,6 +58,7 @@ def mailbox(dovecot: Dovecot, user: ImapUser):
 
 def lkml(n: int, start: int = 0) -> list[bytes]:
     """Real messages from the corpus (the test skips without it)."""
+    __tracebackhide__ = True  # a skip is reported at the test's line
     return [p.read_bytes() for p in sorted(corpus_path(*LKML).iterdir())[start : start + n]]
 
 
