@@ -107,7 +107,8 @@ def resolve_person(store: Store, config: Config, query: str) -> tuple[str, str]:
     raise UserError(f"nobody matches {query!r} (give a name from `syncd people`, or an address)")
 
 
-def _span(value: str, what: str) -> int:
+def _span_days(value: str, what: str) -> int:
+    """A SPAN argument (30d, 6w) in days; a bad one is a UserError naming ``what``."""
     try:
         return days(value)
     except OptionValueError as e:
@@ -140,7 +141,7 @@ def snooze(state: AppState, person: str, span: str | None, until_s: str | None, 
                 f"--until: expected a date such as 2026-12-01, got {until_s!r}"
             ) from None
     elif span:
-        until = _today(config) + timedelta(days=_span(span, "SPAN"))
+        until = _today(config) + timedelta(days=_span_days(span, "SPAN"))
     else:
         raise UserError("how long? e.g. `syncd snooze PERSON 30d` or --until 2026-12-01")
     if until <= _today(config):
@@ -197,7 +198,7 @@ def rhythm(state: AppState, person: str, span: str | None, clear: bool) -> None:
         return
     if not span:
         raise UserError("how often? e.g. `syncd rhythm PERSON 14d` (or --clear)")
-    n = _span(span, "SPAN")
+    n = _span_days(span, "SPAN")
     set_rhythm(store, key, n)
     click.echo(f"{label}: rhythm pinned to every {n} days.")
     if any(e.every and key in e.emails for e in config.people):
