@@ -1,0 +1,61 @@
+"""What a newcomer trips on (issue 15): states and wording that contradicted each other or the
+user, each driven through the real CLI with the wording asserted where it was the defect."""
+
+from __future__ import annotations
+
+import re
+import stat
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from builders import Mail, at, write_mbox
+from conftest import Syncd
+
+ADA = "Ada Lovelace <ada@example.org>"
+ALAN = "Alan Turing <alan@bletchley.example>"
+ONCE = "Olive Once <olive@once.example>"
+
+
+def today() -> date:
+    return datetime.now(UTC).date()  # the fixtures' [me] timezone is UTC
+
+
+@pytest.fixture
+def friends(syncd: Syncd) -> Syncd:
+    """Alan: weekly in January and February (a rhythm of 7 days is inferred), then silence;
+    Olive: written to on one day only. Both are overdue today."""
+    mails = [Mail(ADA, [ALAN], at("2026-01-05") + timedelta(days=7 * i), "Tea") for i in range(8)]
+    mails.append(Mail(ADA, [ONCE], at("2026-02-01"), "Nice to meet you"))
+    write_mbox(syncd.root / "mail.mbox", mails)
+    syncd.write_config({"mail": {"type": "mbox", "path": str(syncd.root / "mail.mbox")}})
+    syncd.run("sync")
+    return syncd
+
+
+def status_column(syncd: Syncd) -> dict[str, str]:
+    """people's STATUS column by address."""
+    out = syncd.run("people").stdout.splitlines()
+    rows = {}
+    for line in out[1:]:
+        m = re.match(r"^.+?\s{2,}(\S+@\S+)\s{2,}\S+\s{2,}.+?\s{2,}(.+)$", line)
+        assert m, line
+        rows[m.group(1)] = m.group(2)
+    return rows
+
+
+# ------------------------------------------------------------------------- init
+def test_init_writes_the_config_owner_only(tmp_path: Path, isolated_home: Path) -> None:
+    path = tmp_path / "fresh" / "syncd" / "config.toml"
+    from click.testing import CliRunner
+
+    from syncd.cli import cli
+
+    res = CliRunner().invoke(cli, ["--config", str(path), "init"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert "readable by you only" in res.output
+    path.chmod(0o644)  # an old, world-readable config is tightened on --force
+    res = CliRunner().invoke(cli, ["--config", str(path), "init", "--force"])
+    assert res.exit_code == 0 and stat.S_IMODE(path.stat().st_mode) == 0o600
