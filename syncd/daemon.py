@@ -175,6 +175,8 @@ class Daemon:
                     res.deleted,
                     res.skipped,
                 )
+                if res.before_since:
+                    log.info("%s: %s", name, res.before_since_note())
             elif res.needs_reauth:
                 plan.needs_reauth = True
                 plan.due = self.clock() + MAX_BACKOFF

@@ -121,3 +121,8 @@ class Batch:
     # Progress for the CLI: items done so far and the total when known (bytes for files).
     progress: tuple[int, int | None] | None = None
     progress_unit: str = "items"
+    # Items read but left out because they are older than the source's ``since`` look-back
+    # (nothing is stored for them; counted so that the user hears why they are missing),
+    # and the look-back's first day.
+    before_since: int = 0
+    since: date | None = None

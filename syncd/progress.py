@@ -77,5 +77,7 @@ class SyncProgress:
                 line += f", {res.skipped:,} skipped (unparseable; see `syncd status`)"
                 for sample in res.skipped_samples[:3]:
                     line += f"\n    skipped {sample}"
+            if res.before_since:
+                line += "\n    " + res.before_since_note()
         self.stream.write(line + "\n")
         self.stream.flush()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import date
 
 from connectors.base import SourceConfig, SourceContext, load
 from syncd.config import Config
@@ -34,8 +35,19 @@ class SyncResult:
     skipped: int = 0
     contacts: int = 0
     skipped_samples: list[str] = field(default_factory=list)  # a few "where: reason" lines
+    before_since: int = 0  # items left out as older than the source's `since`
+    since: date | None = None  # that look-back's first day
     error: str | None = None
     needs_reauth: bool = False
+
+    def before_since_note(self) -> str:
+        """What the look-back left out, and the key that reaches further back."""
+        n = self.before_since
+        when = f" (before {self.since.isoformat()})" if self.since else ""
+        return (
+            f"{n:,} {'item' if n == 1 else 'items'} older than `since`{when} left out; "
+            f"set `since` in [sources.{self.source}] to read further back"
+        )
 
 
 def make_context(config: Config, source: SourceConfig) -> SourceContext:
@@ -73,6 +85,8 @@ def sync_source(
             res.deleted += r.deleted + r.swept
             res.skipped += r.skipped
             res.contacts += r.contacts
+            res.before_since += batch.before_since
+            res.since = batch.since or res.since
             for s in batch.skipped[: max(0, 5 - len(res.skipped_samples))]:
                 res.skipped_samples.append(f"{s.where}: {s.reason}")
             if progress:

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from builders import Mail, at, write_mbox
+from builders import Event, Mail, at, write_ics, write_mbox
 from conftest import Syncd
 
 ADA = "Ada Lovelace <ada@example.org>"
@@ -42,6 +42,59 @@ def status_column(syncd: Syncd) -> dict[str, str]:
         assert m, line
         rows[m.group(1)] = m.group(2)
     return rows
+
+
+# ------------------------------------------------------------------------- since look-back
+def test_sync_says_how_many_meetings_were_older_than_since(syncd: Syncd) -> None:
+    old = [
+        Event(
+            f"old-{i}",
+            at(f"2010-0{i + 1}-10"),
+            organizer="ada@example.org",
+            attendees=[("bob@x.example", "ACCEPTED")],
+        )
+        for i in range(3)
+    ]
+    ended = Event(
+        "ended-series",
+        at("2011-01-03"),
+        organizer="ada@example.org",
+        attendees=[("bob@x.example", "ACCEPTED")],
+        rrule="FREQ=WEEKLY;COUNT=5",
+    )
+    ongoing = Event(
+        "ongoing",
+        at("2015-01-05"),
+        organizer="ada@example.org",
+        attendees=[("bob@x.example", "ACCEPTED")],
+        rrule="FREQ=YEARLY",
+    )
+    recent = Event(
+        "recent",
+        at("2026-03-10"),
+        organizer="ada@example.org",
+        attendees=[("bob@x.example", "ACCEPTED")],
+    )
+    write_ics(syncd.root / "cal.ics", [*old, ended, ongoing, recent])
+    syncd.write_config({"cal": {"type": "ics", "path": str(syncd.root / "cal.ics")}})
+    res = syncd.run("sync")
+    # The default look-back is 10 years: the three 2010 meetings and the 2011 series are
+    # left out; the yearly series goes on into the window and is read.
+    start = (datetime.now(UTC) - timedelta(days=3652)).date()
+    m = re.search(
+        r"^cal: \d+ new or updated, 0 removed\n    4 items older than `since` "
+        r"\(before (\d{4}-\d\d-\d\d)\) left out; set `since` in \[sources\.cal\] to read "
+        r"further back$",
+        res.stderr,
+        re.M,
+    )
+    assert m, res.stderr
+    assert abs((date.fromisoformat(m.group(1)) - start).days) <= 3
+    assert "older than" not in syncd.run("sync").stderr  # unchanged file: nothing read
+    syncd.write_config(
+        {"cal": {"type": "ics", "path": str(syncd.root / "cal.ics"), "since": "2000-01-01"}}
+    )
+    assert "older than" not in syncd.run("sync", "--full").stderr
 
 
 # ------------------------------------------------------------------------- init
