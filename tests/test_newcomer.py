@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 import stat
+import subprocess
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from builders import Event, Mail, at, write_ics, write_mbox
 from conftest import Syncd
+from test_daemon_process import CLI
 
 ADA = "Ada Lovelace <ada@example.org>"
 ALAN = "Alan Turing <alan@bletchley.example>"
@@ -42,6 +44,59 @@ def status_column(syncd: Syncd) -> dict[str, str]:
         assert m, line
         rows[m.group(1)] = m.group(2)
     return rows
+
+
+# ------------------------------------------------------------------------- status and run
+def test_status_and_run_agree_on_the_first_digest(friends: Syncd) -> None:
+    outbox = friends.root / "out"
+    friends.write_config(
+        {"mail": {"type": "mbox", "path": str(friends.root / "mail.mbox")}},
+        digest={"via": "file", "file_path": str(outbox)},
+    )
+    before = friends.run("status").stdout
+    line = next(x for x in before.splitlines() if "digest:" in x and "last" not in x)
+    assert "due now" not in line
+    assert line.startswith("first digest: ")
+    assert line.endswith(
+        ", if `syncd run` is running by then (slots before its first start are not sent)"
+    )
+    js = friends.json("status")
+    assert js["first_digest"] is True and js["next_digest"] is not None
+    assert js["daemon_first_started"] is None
+    # `syncd run` agrees: the slot that passed before its first start is not sent.
+    subprocess.run(
+        [*CLI, "--config", str(friends.config_path), "run", "--once"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    assert not list(outbox.glob("*.eml")) if outbox.exists() else True
+    after = friends.json("status")
+    assert (after["next_digest_period"], after["next_digest"]) == (
+        js["next_digest_period"],
+        js["next_digest"],
+    )
+    assert after["first_digest"] is True and after["daemon_first_started"] is not None
+    text = friends.run("status").stdout
+    assert f"first digest: {js['next_digest_period']}, " in text
+    assert "if `syncd run` is running by then" not in text
+
+
+def test_status_and_a_repeated_send_show_times_in_the_users_zone(friends: Syncd) -> None:
+    friends.write_config(
+        {"mail": {"type": "mbox", "path": str(friends.root / "mail.mbox")}},
+        me={"timezone": "Pacific/Honolulu"},
+        digest={"via": "file", "file_path": str(friends.root / "out")},
+    )
+    friends.run("sync")
+    assert re.search(
+        r"mail \(mbox\): ok; last success \d{4}-\d\d-\d\d \d\d:\d\d HST",
+        friends.run("status").stdout,
+    )
+    friends.run("digest", "--send")
+    again = friends.run("digest", "--send").stdout
+    assert re.search(r"already sent \(\d{4}-\d\d-\d\d \d\d:\d\d HST, ", again), again
+    assert "UTC" not in again
 
 
 # ------------------------------------------------------------------------- since look-back
