@@ -46,6 +46,109 @@ def status_column(syncd: Syncd) -> dict[str, str]:
     return rows
 
 
+# ------------------------------------------------------------------------- people's STATUS
+def test_a_snoozed_person_shows_snoozed_until_not_overdue(friends: Syncd) -> None:
+    assert status_column(friends)["alan@bletchley.example"].startswith("overdue ")
+    friends.run("snooze", "Alan Turing", "30d")
+    friends.run("mute", "olive@once.example")
+    until = (today() + timedelta(days=30)).isoformat()
+    assert status_column(friends) == {
+        "alan@bletchley.example": f"snoozed until {until}",
+        "olive@once.example": "muted",
+    }
+    js = {p["emails"][0]: p for p in friends.json("people")}
+    assert js["alan@bletchley.example"]["snoozed_until"] == until
+    friends.run("snooze", "Alan Turing", "--undo")
+    assert status_column(friends)["alan@bletchley.example"].startswith("overdue ")
+
+
+# ------------------------------------------------------------------------- rhythm --clear
+def test_rhythm_clear_says_what_the_rhythm_will_be(friends: Syncd) -> None:
+    friends.run("rhythm", "alan", "30d")
+    out = friends.run("rhythm", "alan", "--clear").stdout
+    assert out == (
+        "Alan Turing <alan@bletchley.example>: rhythm no longer pinned; "
+        "now every 7 days, inferred from your history.\n"
+    )
+    friends.run("rhythm", "olive", "14d")
+    out = friends.run("rhythm", "olive", "--clear").stdout
+    assert out == (
+        "Olive Once <olive@once.example>: rhythm no longer pinned; now every 60 days, "
+        "the default ([rules] default_rhythm): too few contact days to infer one.\n"
+    )
+
+
+def test_rhythm_clear_names_the_config_pin_that_still_holds(friends: Syncd) -> None:
+    friends.write_config(
+        {"mail": {"type": "mbox", "path": str(friends.root / "mail.mbox")}},
+        people=[{"emails": ["alan@bletchley.example"], "every": "90d"}],
+    )
+    out = friends.run("rhythm", "alan", "--clear").stdout
+    assert "the config's [[people]] entry still pins every 90 days" in out
+
+
+def test_rhythm_of_one_day_is_not_one_days(friends: Syncd) -> None:
+    out = friends.run("rhythm", "alan", "1d").stdout
+    assert out.endswith("rhythm pinned to every day.\n")
+
+
+# ------------------------------------------------------------------------- snooze hints
+def _dates(text: str) -> list[date]:
+    return [date.fromisoformat(d) for d in re.findall(r"\d{4}-\d\d-\d\d", text)]
+
+
+def test_snooze_hints_never_suggest_a_date_in_the_past(friends: Syncd) -> None:
+    ahead = (today() + timedelta(days=30)).isoformat()
+    res = friends.run("snooze", "alan", expect=2)
+    assert f"or --until {ahead}" in res.stderr
+    res = friends.run("snooze", "alan", "--until", "next week", expect=2)
+    assert f"expected a date such as {ahead}, got 'next week'" in res.stderr
+    res = friends.run("snooze", "alan", "--until", "2020-01-01", expect=2)
+    assert "2020-01-01 is not in the future" in res.stderr
+    assert f"today is {today().isoformat()}; e.g. --until {ahead}" in res.stderr
+    # Every date offered as an example lies ahead.
+    for args in (("alan",), ("alan", "--until", "x"), ("alan", "--until", "2020-01-01")):
+        text = friends.run("snooze", *args, expect=2).stderr.replace("2020-01-01", "")
+        assert _dates(text) and all(d > today() for d in _dates(text) if d != today())
+
+
+# ------------------------------------------------------------------------- explain wording
+def test_explain_counts_one_contact_day_in_the_singular(friends: Syncd) -> None:
+    out = friends.run("explain", "olive").stdout
+    assert "; 1 contact day in all." in out
+    assert "1 contact days" not in out
+    assert "; 8 contact days in all." in friends.run("explain", "alan").stdout
+
+
+# ------------------------------------------------------------------------- digest wording
+def test_one_contact_day_is_not_regular_touch(friends: Syncd) -> None:
+    friends.run("mute", "alan")  # Olive alone is listed
+    text = " ".join(friends.run("digest").stdout.split())  # unwrapped
+    assert "1 person you have been in touch with has slipped out of sight." in text
+    assert "regular touch" not in text
+    friends.run("unmute", "alan")
+    friends.run("mute", "olive")  # Alan alone: eight weeks in a row
+    text = " ".join(friends.run("digest").stdout.split())
+    assert "1 person you were in regular touch with has slipped out of sight." in text
+
+
+def test_write_to_button_cuts_a_huge_display_name_like_the_name(syncd: Syncd) -> None:
+    huge = "Z" * 10_000
+    write_mbox(
+        syncd.root / "mail.mbox",
+        [Mail(ADA, [f'"{huge} Smith" <z@long.example>'], at("2026-01-05"), "Hi")],
+    )
+    syncd.write_config({"mail": {"type": "mbox", "path": str(syncd.root / "mail.mbox")}})
+    syncd.run("sync")
+    html = syncd.run("digest", "--format", "html").stdout
+    text = syncd.run("digest").stdout
+    for out in (html, text):
+        assert "Z" * 100 not in out
+        write_to = re.search(r"Write to ([^\s:]+)", out)
+        assert write_to and write_to.group(1).startswith("Z" * 70)
+        assert len(write_to.group(1)) <= 80 and write_to.group(1).endswith("…")
+
+
 # ------------------------------------------------------------------------- status and run
 def test_status_and_run_agree_on_the_first_digest(friends: Syncd) -> None:
     outbox = friends.root / "out"
