@@ -60,6 +60,7 @@ class Synced:
     """A vcard source synced by the real engine into a real store."""
 
     def __init__(self, tmp_path: Path, path: Path):
+        tmp_path.mkdir(parents=True, exist_ok=True)
         self.tmp_path = tmp_path
         self.config = load_config(self._config(tmp_path, path))
         self.store = Store.open(tmp_path / "s.db")
@@ -264,6 +265,32 @@ def test_a_changed_file_is_read_again_and_its_vanished_contacts_are_deleted(tmp_
         ("Grace Hopper", ("grace@navy.example",), "1906-12-09"),
         ("Alan Turing", ("alan@bletchley.example",), "1900-06-23"),
     }
+
+
+def test_a_sync_stopped_after_any_batch_ends_like_an_uninterrupted_one(tmp_path):
+    people = [Person("P", str(i), [f"p{i}@x.example"], uid=f"u{i}") for i in range(1300)]
+    f = write(tmp_path / "c.vcf", vcf_file([thunderbird_v4(p) for p in people]))
+    clean, stopped = Synced(tmp_path / "clean", f), Synced(tmp_path / "stopped", f)
+    clean.sync()
+    for n in (1, 2):  # stop after the first, then after the second batch, then finish
+        calls = iter(range(n, 0, -1))
+        sync_source(
+            stopped.store,
+            stopped.config,
+            stopped.config.sources["cards"],
+            should_stop=lambda calls=calls: next(calls, 0) == 1,
+        )
+    assert stopped.sync().ok and stopped.contacts() == clean.contacts()
+    # An edit (300 cards gone, 100 new), again stopped after one batch, then finished.
+    people = people[300:] + [Person("N", str(i), [f"n{i}@x.example"]) for i in range(100)]
+    write(f, vcf_file([thunderbird_v4(p) for p in people]))
+    clean.sync()
+    sync_source(
+        stopped.store, stopped.config, stopped.config.sources["cards"], should_stop=lambda: True
+    )
+    stopped.sync()
+    assert stopped.contacts() == clean.contacts()
+    assert len(clean.contacts()) == 1100
 
 
 def test_a_file_that_leaves_the_folder_deletes_its_contacts_and_the_others_stay(tmp_path):
