@@ -6,7 +6,7 @@ no digest yet, then sleep until the next thing is due. Times are wall-clock and 
 capped at a minute, so a machine that slept through Monday morning notices on wake and sends
 the missed digest once (the exactly-once record is syncd.sendlog).
 
-- A lock file next to the store (``<store>.lock``, fcntl) keeps a second instance out.
+- A lock file next to the store (syncd.locks) keeps a second instance out.
 - SIGTERM/SIGINT: stop after the current batch (sync_source's ``should_stop``).
 - SIGHUP: reload the config; a broken config is logged and the old one kept.
 - A failing source backs off (interval x 2^failures, at most MAX_BACKOFF); others go on.
@@ -16,27 +16,24 @@ the missed digest once (the exactly-once record is syncd.sendlog).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
 import random
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
-from datetime import time as dtime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from syncd.config import Config, load_config
-from syncd.digest import period_of
 from syncd.errors import SyncdError
+from syncd.schedule import META_HANDLED, META_SINCE, META_STATE, due_digest, next_slot
 from syncd.store import Store
 
 log = logging.getLogger("syncd.daemon")
@@ -45,134 +42,6 @@ JITTER = 0.1  # each interval is stretched or shrunk by up to 10% so sources do 
 MAX_BACKOFF = 6 * 3600.0
 DIGEST_RETRY = (300.0, 3600.0)  # first retry of a failed send, and the longest wait
 MAX_SLEEP = 60.0  # re-read the wall clock at least this often (suspend, clock changes)
-META_STATE = "daemon.state"
-META_SINCE = "daemon.first_run"  # slots before the first ever start are not "missed"
-META_HANDLED = "daemon.digest_handled"  # last period whose slot was dealt with (even empty)
-
-
-class AlreadyRunning(SyncdError):
-    """Another ``syncd run`` holds the store's lock."""
-
-    exit_code = 1
-
-
-# ------------------------------------------------------------------------------ logging
-_PRIORITY = {"DEBUG": 7, "INFO": 6, "WARNING": 4, "ERROR": 3, "CRITICAL": 2}
-
-
-class JournalFormatter(logging.Formatter):
-    """No timestamps (journald and launchd add their own). Under systemd (JOURNAL_STREAM is
-    set) each line starts with the sd-daemon ``<N>`` priority; in a terminal, ``level: ``."""
-
-    def __init__(self, journal: bool):
-        super().__init__()
-        self.journal = journal
-
-    def format(self, record: logging.LogRecord) -> str:
-        text = record.getMessage()
-        if record.name.startswith("syncd.connectors") or not record.name.startswith("syncd"):
-            text = f"{record.name}: {text}"
-        if record.exc_info:
-            text += "\n" + self.formatException(record.exc_info)
-        if self.journal:
-            prefix = f"<{_PRIORITY.get(record.levelname, 6)}>"
-            return "\n".join(prefix + line for line in text.splitlines())
-        if record.levelno >= logging.WARNING:
-            return f"{record.levelname.lower()}: {text}"
-        return text
-
-
-def configure_logging(verbose: int = 0) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JournalFormatter(journal="JOURNAL_STREAM" in os.environ))
-    root = logging.getLogger()
-    for h in list(root.handlers):
-        root.removeHandler(h)
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
-    if verbose < 2:  # client libraries are chatty at INFO
-        for noisy in ("googleapiclient", "urllib3", "msal", "caldav", "imapclient", "mail.log"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-# ------------------------------------------------------------------------------ the lock
-def lock_file(store_path: Path) -> Path:
-    return Path(str(store_path) + ".lock")
-
-
-def acquire_lock(store_path: Path) -> int:
-    """Take the run lock (a file descriptor to keep open), or raise AlreadyRunning."""
-    path = lock_file(store_path)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        pid = running_pid(store_path)
-        who = f" (pid {pid})" if pid else ""
-        raise AlreadyRunning(
-            f"another `syncd run` is already running for {store_path}{who}; not starting a "
-            f"second one (lock file {path})"
-        ) from None
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
-    return fd
-
-
-def running_pid(store_path: Path) -> int | None:
-    """The pid of the ``syncd run`` holding the lock, or None when nobody holds it."""
-    path = lock_file(store_path)
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            text = path.read_text().strip()
-            return int(text) if text.isdigit() else -1
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
-
-
-# ------------------------------------------------------------------------------ schedule
-def _slot_on(day: date, schedule: tuple[int, int, int], tz: ZoneInfo) -> datetime:
-    return datetime.combine(day, dtime(schedule[1], schedule[2]), tz).astimezone(UTC)
-
-
-def latest_slot(now: datetime, schedule: tuple[int, int, int], tz: ZoneInfo) -> datetime:
-    """The most recent weekly send time at or before ``now`` (UTC)."""
-    local = now.astimezone(tz)
-    day = local.date() - timedelta(days=(local.weekday() - schedule[0]) % 7)
-    slot = _slot_on(day, schedule, tz)
-    return slot if slot <= now else _slot_on(day - timedelta(days=7), schedule, tz)
-
-
-def next_slot(now: datetime, schedule: tuple[int, int, int], tz: ZoneInfo) -> datetime:
-    last = latest_slot(now, schedule, tz)
-    return _slot_on(last.astimezone(tz).date() + timedelta(days=7), schedule, tz)
-
-
-def due_digest(store: Store, config: Config, now: datetime) -> tuple[str, datetime] | None:
-    """(period, slot) when the latest slot's digest is still owed, else None."""
-    from syncd import sendlog
-
-    tz = ZoneInfo(config.me.timezone)
-    slot = latest_slot(now, config.digest.schedule, tz)
-    since = store.get_meta(META_SINCE)
-    if since and slot < datetime.fromisoformat(since):
-        return None
-    period = period_of(slot, config.me.timezone)
-    row = sendlog.get(store, period)
-    if row and row.state == sendlog.SENT:
-        return None
-    if row is None and store.get_meta(META_HANDLED) == period:
-        return None  # nothing to say that week
-    return period, slot
 
 
 def _iso(ts: float) -> str:
@@ -411,96 +280,3 @@ def _span(seconds: float | timedelta) -> str:
     if s < 2 * 86400:
         return f"{s / 3600:.1f}h"
     return f"{s / 86400:.1f}d"
-
-
-# ------------------------------------------------------------------------------ status
-@dataclass(frozen=True)
-class ScheduleStatus:
-    running_pid: int | None
-    next_sync: dict[str, datetime]  # only when a daemon is running
-    next_digest: datetime | None  # None: due now
-    next_digest_period: str
-    last_sent_period: str | None
-    last_sent_at: datetime | None
-    last_sent_message_id: str | None
-    in_doubt: list[str]  # periods whose send was interrupted
-
-    def as_json(self) -> dict[str, Any]:
-        def iso(d: datetime | None) -> str | None:
-            return d.isoformat(timespec="seconds") if d else None
-
-        return {
-            "daemon_pid": self.running_pid,
-            "next_sync": {k: iso(v) for k, v in self.next_sync.items()},
-            "next_digest": iso(self.next_digest),
-            "next_digest_period": self.next_digest_period,
-            "last_digest": {
-                "period": self.last_sent_period,
-                "sent_at": iso(self.last_sent_at),
-                "message_id": self.last_sent_message_id,
-            }
-            if self.last_sent_period
-            else None,
-            "digests_in_doubt": self.in_doubt,
-        }
-
-
-def schedule_status(store: Store, config: Config, now: datetime | None = None) -> ScheduleStatus:
-    from syncd import sendlog
-
-    now = now or datetime.now(UTC)
-    pid = running_pid(config.store_path)
-    next_sync: dict[str, datetime] = {}
-    if pid:
-        raw = store.get_meta(META_STATE)
-        state = json.loads(raw) if raw else {}
-        next_sync = {k: datetime.fromisoformat(v) for k, v in state.get("next_sync", {}).items()}
-    due = due_digest(store, config, now)
-    if due:
-        nxt, period = None, due[0]
-    else:
-        nxt = next_slot(now, config.digest.schedule, ZoneInfo(config.me.timezone))
-        period = period_of(nxt, config.me.timezone)
-    last = sendlog.last_sent(store)
-    return ScheduleStatus(
-        running_pid=pid,
-        next_sync=next_sync,
-        next_digest=nxt,
-        next_digest_period=period,
-        last_sent_period=last.period if last else None,
-        last_sent_at=last.sent_at if last else None,
-        last_sent_message_id=last.message_id if last else None,
-        in_doubt=[r.period for r in sendlog.pending(store)],
-    )
-
-
-def status_lines(s: ScheduleStatus, timezone: str) -> list[str]:
-    """The lines ``syncd status`` prints after the sources."""
-    tz = ZoneInfo(timezone)
-
-    def local(d: datetime) -> str:
-        return d.astimezone(tz).strftime("%a %Y-%m-%d %H:%M %Z")
-
-    lines = []
-    if s.running_pid:
-        lines.append(f"syncd run: running (pid {s.running_pid})")
-        for name, when in sorted(s.next_sync.items()):
-            lines.append(f"next sync of {name}: {local(when)}")
-    else:
-        lines.append(
-            "syncd run: not running (start it with `syncd run` or `syncd service install`)"
-        )
-    if s.next_digest is None:
-        lines.append(f"next digest: {s.next_digest_period}, due now")
-    else:
-        lines.append(f"next digest: {s.next_digest_period}, {local(s.next_digest)}")
-    if s.last_sent_period and s.last_sent_at:
-        lines.append(
-            f"last digest sent: {s.last_sent_period} on {local(s.last_sent_at)} "
-            f"({s.last_sent_message_id})"
-        )
-    else:
-        lines.append("last digest sent: none yet")
-    for p in s.in_doubt:
-        lines.append(f"digest {p}: interrupted while sending; it will be resent as is")
-    return lines

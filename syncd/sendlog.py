@@ -9,7 +9,7 @@ Protocol (see syncd.delivery.deliver_digest):
 
 A crash between 1 and 3 leaves ``pending``: the next attempt resends the *stored* message,
 same Message-ID, which mail clients show once. A row in ``sent`` is never sent again without
-``--force``. The send lock (an fcntl lock file next to the store) makes a second process wait
+``--force``. The send lock (a lock file next to the store, syncd.locks) makes a second process wait
 for the first to finish instead of racing it, so a ``pending`` row seen under the lock really
 is a crash's leftover.
 """
@@ -17,15 +17,14 @@ is a crash's leftover.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from syncd import locks
 from syncd.errors import DeliveryError
 from syncd.store import Store
 
@@ -149,20 +148,13 @@ def send_lock(store: Store, wait: float) -> Iterator[None]:
     if path is None:
         yield
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = locks.acquire(path, wait)
+    if fd is None:
+        raise DeliveryError(
+            f"another syncd process has been sending the digest for over {wait:.0f}s "
+            f"({path}); nothing sent"
+        )
     try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise DeliveryError(
-                        f"another syncd process has been sending the digest for over {wait:.0f}s "
-                        f"({path}); nothing sent"
-                    ) from None
-                time.sleep(0.1)
         yield
     finally:
         os.close(fd)  # closing releases the lock

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import caldav as caldav_lib
+import corpus
 import icalendar
 import pytest
 
@@ -30,12 +31,10 @@ from tests.servers.radicale import DavUser, Radicale
 
 pytest_plugins = ["tests.servers.fixtures"]  # the session's real servers
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "ics"
+CORPUS = corpus.CORPUS / "ics"
 PASSWORD_ENV = "SYNCD_TEST_CALDAV_PASSWORD"
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 SINCE = Since(at=date(2009, 1, 1))
-
-pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"ics corpus missing at {CORPUS}")
 
 
 def normalized(data: bytes) -> bytes:
@@ -182,6 +181,7 @@ def store(tmp_path: Path):
 
 
 # ---------------------------------------------------------------------------- backfill
+@corpus.needs_corpus("ics")
 def test_backfill_reads_every_event_calendar_with_the_ics_rules(radicale, user, dav, tmp_path):
     work, home = make_calendar(dav, "Work"), make_calendar(dav, "Home")
     tasks = make_calendar(dav, "Tasks", ("VTODO",))
@@ -203,6 +203,7 @@ def test_backfill_reads_every_event_calendar_with_the_ics_rules(radicale, user, 
     assert sync(source(radicale, user), tmp_path, cursor) == []  # nothing new, nothing done
 
 
+@corpus.needs_corpus("ics")
 def test_calendars_option_limits_the_sync(radicale, user, dav, tmp_path):
     work, home = make_calendar(dav, "Work"), make_calendar(dav, "Home")
     h1 = put(dav, work, "a.ics", PARTSTAT)
@@ -211,6 +212,7 @@ def test_calendars_option_limits_the_sync(radicale, user, dav, tmp_path):
     assert upserts(batches) == expected(PARTSTAT, h1)
 
 
+@corpus.needs_corpus("ics")
 def test_every_corpus_calendar_the_server_accepts_is_read_without_a_crash(
     radicale, user, dav, tmp_path
 ):
@@ -236,6 +238,7 @@ def test_every_corpus_calendar_the_server_accepts_is_read_without_a_crash(
 
 # ------------------------------------------------------------------------- incremental
 @pytest.mark.parametrize("mode", ["sync-collection", "ctag-etag"])
+@corpus.needs_corpus("ics")
 def test_incremental_reads_changes_and_sweeps_what_vanished(
     mode, radicale, user, dav, tmp_path, store
 ):
@@ -273,6 +276,7 @@ def test_incremental_reads_changes_and_sweeps_what_vanished(
     assert run(second[-1].cursor) == []
 
 
+@corpus.needs_corpus("ics")
 def test_expired_sync_token_triggers_one_full_pass(radicale, user, dav, tmp_path, store):
     cal = make_calendar(dav, "Work")
     h1 = put(dav, cal, "partstat.ics", PARTSTAT)

@@ -12,6 +12,7 @@ import warnings
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import corpus
 import pytest
 
 from connectors import ics
@@ -20,9 +21,9 @@ from syncd.models import Flag, Interaction, Participant, Skip
 from syncd.options import Since
 from syncd.secrets import SecretStore
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "ics"
+CORPUS = corpus.CORPUS / "ics"
 
-pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"corpus not found at {CORPUS}")
+pytestmark = corpus.needs_corpus("ics")
 
 
 def read(

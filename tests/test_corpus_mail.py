@@ -16,14 +16,15 @@ from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Any
 
+import corpus
 import pytest
 
 import connectors.mbox as mbox
 from connectors.email_headers import HeaderError, header_pairs, interaction_from_headers
 from syncd.models import Flag, Interaction
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "mail"
-pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"mail corpus not found at {CORPUS}")
+CORPUS = corpus.CORPUS / "mail"
+pytestmark = corpus.needs_corpus("mail")
 
 NOT_MESSAGES = {"SOURCES.md", "README.corpora"}
 ADDRESS_LISTS = "flanker/address-lists"

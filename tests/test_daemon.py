@@ -16,18 +16,11 @@ from conftest import Syncd
 
 from syncd import sendlog
 from syncd.config import Config, load_config
-from syncd.daemon import (
-    META_SINCE,
-    AlreadyRunning,
-    Daemon,
-    JournalFormatter,
-    acquire_lock,
-    due_digest,
-    latest_slot,
-    next_slot,
-    running_pid,
-    schedule_status,
-)
+from syncd.daemon import Daemon
+from syncd.locks import AlreadyRunning, acquire_lock, running_pid
+from syncd.logsetup import JournalFormatter
+from syncd.schedule import META_SINCE, due_digest, latest_slot, next_slot
+from syncd.status import schedule_status
 from syncd.store import Store
 
 LONDON = ZoneInfo("Europe/London")

@@ -16,9 +16,9 @@ from smtp_sink import SmtpSink, pki_in
 from test_daemon_process import CLI, log_text, start, wait_for
 
 from syncd import sendlog
-from syncd.daemon import META_SINCE
 from syncd.delivery import CRASH_ENV
 from syncd.digest import period_of
+from syncd.schedule import META_SINCE
 from syncd.store import Store
 
 ADA = "Ada Lovelace <ada@example.org>"

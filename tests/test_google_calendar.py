@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from corpus import corpus_path
 from fakes.google_harness import ME, connector
 from fakes.google_server import FakeClock, FakeGoogle, MiniStore
 from fakes.google_state import event
@@ -16,7 +16,6 @@ from connectors.google_calendar import EVENT_FIELDS, choose_calendars, normalize
 from syncd.models import Flag, Participant
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "api-samples"
 
 
 @pytest.fixture
@@ -198,9 +197,7 @@ def test_a_calendar_that_leaves_the_list_is_swept(fake, tmp_path, clock):
 
 
 def test_corpus_events_from_libkgapi_normalize():
-    folder = CORPUS / "google-calendar" / "libkgapi"
-    if not folder.is_dir():
-        pytest.skip(f"corpus not found at {folder}")
+    folder = corpus_path("api-samples", "google-calendar", "libkgapi")
     items = []
     for name in ("events_fetch_page1_response.txt", "events_fetch_page2_response.txt"):
         body = (folder / name).read_text().split("\n\n", 1)[1]

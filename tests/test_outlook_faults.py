@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from corpus import corpus_path
 from fakes.ms_server import MiniStore, MsFake, event, message, occurrence
 from test_outlook_sync import ME, ctx, fake, make_source, seed, sign_in, sleeps, tls
 
@@ -27,8 +28,6 @@ from syncd.models import Interaction, Skip
 from syncd.secrets import SecretStore
 
 __all__ = ["ctx", "fake", "sleeps", "tls"]  # fixtures shared with test_outlook_sync
-
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
 
 def test_a_busy_mailbox_never_sees_more_than_four_requests_in_flight(
@@ -301,9 +300,7 @@ def test_a_missing_permission_is_reported_without_retrying(
 
 
 def _corpus_bodies() -> list[tuple[str, Any]]:
-    root = CORPUS / "api-samples" / "msgraph"
-    if not root.is_dir():
-        pytest.skip(f"corpus not found at {root}")
+    root = corpus_path("api-samples", "msgraph")
     out: list[tuple[str, Any]] = []
     for f in sorted(root.glob("*.json")):
         data = json.loads(f.read_text())

@@ -24,7 +24,7 @@ from fakes.ms_server import MsFake, tls_pair
 from test_google_auth import browser, client_secrets
 
 from syncd import sendlog
-from syncd.cli import parse_as_of
+from syncd.cli_state import parse_as_of
 from syncd.config import load_config
 from syncd.digest import build_digest
 from syncd.render import subject_line

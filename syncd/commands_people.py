@@ -1,0 +1,208 @@
+"""Commands about people: ``people`` (the list, and ``people merge``), ``explain`` (why a
+person is listed or missing), and the per-person settings ``snooze``, ``mute``/``unmute`` and
+``rhythm`` (kept in the store, honoured by the digest)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import click
+
+from syncd.cli_state import AppState, as_of_option, parse_as_of, pass_state
+from syncd.config import Config
+from syncd.errors import UserError
+from syncd.options import OptionValueError, days
+from syncd.store import Store
+
+
+# ---------------------------------------------------------------------------------- people
+@click.group(invoke_without_command=True)
+@as_of_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--all", "show_all", is_flag=True, help="Also list people who only wrote to you.")
+@click.pass_context
+def people(ctx: click.Context, as_of: str | None, fmt: str, show_all: bool) -> None:
+    """List the people you are in touch with: last contact, rhythm, overdue."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from syncd.relationships import Model
+
+    state: AppState = ctx.obj
+    config = state.config
+    when = parse_as_of(as_of, config.me.timezone)
+    model = Model(state.store(), config)
+    found = model.people(when, include_untracked=show_all)
+    found.sort(key=lambda p: (not p.overdue, -p.score, -(p.last_ts or 0), p.name.lower()))
+    if fmt == "json":
+        click.echo(json.dumps([p.as_json() for p in found], indent=2, ensure_ascii=False))
+        return
+    if not found:
+        click.echo("Nobody yet: run `syncd sync` first, or check your [me] emails.")
+        return
+    rows = [("NAME", "EMAIL", "LAST CONTACT", "RHYTHM", "STATUS")]
+    for p in found:
+        last = p.last_contact.date().isoformat() if p.last_contact else "never"
+        if p.muted:
+            status = "muted"
+        elif p.overdue:
+            status = f"overdue {p.overdue_days}d"
+        elif not p.tracked:
+            status = "wrote to you"
+        else:
+            status = "ok"
+        rhythm = f"{p.rhythm_days}d" + (
+            "" if p.rhythm_source == "inferred" else f" ({p.rhythm_source})"
+        )
+        rows.append((p.name, p.emails[0], last, rhythm, status))
+    widths = [min(max(len(r[i]) for r in rows), 40) for i in range(5)]
+    for r in rows:
+        click.echo("  ".join(c[:40].ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+@people.command("merge")
+@click.argument("addresses", nargs=-1, required=True)
+@pass_state
+def people_merge(state: AppState, addresses: tuple[str, ...]) -> None:
+    """Merge ADDRESSES (two or more) into one person."""
+    from syncd.settings import merge_addresses
+
+    if len(addresses) < 2:
+        raise UserError("people merge: give at least two addresses")
+    key = merge_addresses(state.store(), addresses)
+    click.echo(f"Merged {len(addresses)} addresses into one person ({key}).")
+
+
+# ---------------------------------------------------------------------------------- explain
+@click.command()
+@click.argument("person")
+@as_of_option
+@click.option("--limit", type=int, default=0, help="Show only the newest N interactions.")
+@pass_state
+def explain(state: AppState, person: str, as_of: str | None, limit: int) -> None:
+    """Why PERSON (a name or address) is listed, or missing: every interaction and its verdict."""
+    from syncd.explain import explain_person
+
+    config = state.config
+    when = parse_as_of(as_of, config.me.timezone)
+    click.echo(explain_person(state.store(), config, person, when, limit=limit or None))
+
+
+# ---------------------------------------------------------------------------------- settings
+def _today(config: Config) -> date:
+    return datetime.now(UTC).astimezone(ZoneInfo(config.me.timezone)).date()
+
+
+def resolve_person(store: Store, config: Config, query: str) -> tuple[str, str]:
+    """(key address, display label) of the one person ``query`` (a name or address) means."""
+    from syncd.relationships import Model
+
+    q = query.strip()
+    p = Model(store, config).find_one(q, datetime.now(UTC))
+    if p:
+        return p.key, f"{p.name} <{p.emails[0]}>"
+    if "@" in q and " " not in q:  # someone not seen yet: keep the setting for later
+        return q.lower(), q.lower()
+    raise UserError(f"nobody matches {query!r} (give a name from `syncd people`, or an address)")
+
+
+def _span_days(value: str, what: str) -> int:
+    """A SPAN argument (30d, 6w) in days; a bad one is a UserError naming ``what``."""
+    try:
+        return days(value)
+    except OptionValueError as e:
+        raise UserError(f"{what}: {e} (e.g. 30d, 6w)") from None
+
+
+@click.command()
+@click.argument("person")
+@click.argument("span", required=False)
+@click.option("--until", "until_s", metavar="DATE", help="Snooze until this date (YYYY-MM-DD).")
+@click.option("--undo", is_flag=True, help="End the snooze now.")
+@pass_state
+def snooze(state: AppState, person: str, span: str | None, until_s: str | None, undo: bool) -> None:
+    """Keep PERSON out of the digest for SPAN (e.g. 30d, 6w) or --until a date."""
+    from syncd.settings import snooze as set_snooze
+
+    config, store = state.config, state.store()
+    key, label = resolve_person(store, config, person)
+    if undo:
+        set_snooze(store, key, None)
+        click.echo(f"{label}: no longer snoozed.")
+        return
+    if until_s and span:
+        raise UserError("give either SPAN or --until, not both")
+    if until_s:
+        try:
+            until = date.fromisoformat(until_s)
+        except ValueError:
+            raise UserError(
+                f"--until: expected a date such as 2026-12-01, got {until_s!r}"
+            ) from None
+    elif span:
+        until = _today(config) + timedelta(days=_span_days(span, "SPAN"))
+    else:
+        raise UserError("how long? e.g. `syncd snooze PERSON 30d` or --until 2026-12-01")
+    if until <= _today(config):
+        raise UserError(f"{until.isoformat()} is not in the future")
+    set_snooze(store, key, until)
+    click.echo(f"Snoozed {label} until {until.isoformat()}: not in a digest before then.")
+
+
+@click.command()
+@click.argument("person")
+@click.option("--undo", is_flag=True, help="Unmute.")
+@pass_state
+def mute(state: AppState, person: str, undo: bool) -> None:
+    """Never list PERSON in the digest (undo with --undo or `syncd unmute`)."""
+    _mute(state, person, not undo)
+
+
+@click.command()
+@click.argument("person")
+@pass_state
+def unmute(state: AppState, person: str) -> None:
+    """List PERSON in the digest again when overdue."""
+    _mute(state, person, False)
+
+
+def _mute(state: AppState, person: str, muted: bool) -> None:
+    from syncd.settings import mute as set_mute
+
+    config, store = state.config, state.store()
+    key, label = resolve_person(store, config, person)
+    set_mute(store, key, muted)
+    if muted:
+        click.echo(f"Muted {label}: never listed in the digest (undo: syncd unmute {key}).")
+        return
+    click.echo(f"Unmuted {label}.")
+    if any(e.mute and key in e.emails for e in config.people):
+        click.echo(f"Note: the config's [[people]] entry for {key} still sets mute = true.")
+
+
+@click.command()
+@click.argument("person")
+@click.argument("span", required=False)
+@click.option("--clear", is_flag=True, help="Forget the pinned rhythm (infer it again).")
+@pass_state
+def rhythm(state: AppState, person: str, span: str | None, clear: bool) -> None:
+    """Pin how often you want to be in touch with PERSON (e.g. 14d, 3w)."""
+    from syncd.settings import set_rhythm
+
+    config, store = state.config, state.store()
+    key, label = resolve_person(store, config, person)
+    if clear:
+        set_rhythm(store, key, None)
+        click.echo(f"{label}: rhythm no longer pinned; inferred from your history again.")
+        return
+    if not span:
+        raise UserError("how often? e.g. `syncd rhythm PERSON 14d` (or --clear)")
+    n = _span_days(span, "SPAN")
+    set_rhythm(store, key, n)
+    click.echo(f"{label}: rhythm pinned to every {n} days.")
+    if any(e.every and key in e.emails for e in config.people):
+        click.echo(f"Note: the config's [[people]] entry for {key} pins `every`, which wins.")
+
+
+COMMANDS = (people, explain, snooze, mute, unmute, rhythm)
