@@ -114,6 +114,9 @@ class Batch:
     contacts: list[Contact] = field(default_factory=list)
     contact_deletions: list[str] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
+    # Items read and deliberately left out, counted by reason ({"no email address": 3}):
+    # nothing is wrong with them (not skips), syncd just has no use for them.
+    ignored: dict[str, int] = field(default_factory=dict)
     cursor: dict[str, Any] | None = None
     account: str | None = None  # the user's own address at this source, once known
     full_sync_start: list[str] = field(default_factory=list)

@@ -34,6 +34,7 @@ class SyncResult:
     skipped: int = 0
     contacts: int = 0
     skipped_samples: list[str] = field(default_factory=list)  # a few "where: reason" lines
+    ignored: dict[str, int] = field(default_factory=dict)  # left out on purpose, by reason
     error: str | None = None
     needs_reauth: bool = False
 
@@ -73,6 +74,8 @@ def sync_source(
             res.deleted += r.deleted + r.swept
             res.skipped += r.skipped
             res.contacts += r.contacts
+            for reason, n in batch.ignored.items():
+                res.ignored[reason] = res.ignored.get(reason, 0) + n
             for s in batch.skipped[: max(0, 5 - len(res.skipped_samples))]:
                 res.skipped_samples.append(f"{s.where}: {s.reason}")
             if progress:
