@@ -78,7 +78,7 @@ class SourceContext:
 
 COMMON_OPTIONS: dict[str, Option] = {
     "type": Option(
-        choice("mbox", "ics", "google", "outlook", "imap", "caldav"),
+        choice("mbox", "ics", "google", "outlook", "imap", "caldav", "vcard"),
         help="Which connector reads this source.",
     ),
     "enabled": Option(boolean, True, "Set to false to keep a source in the config but skip it."),
@@ -94,6 +94,7 @@ TYPES: dict[str, str] = {
     "outlook": "connectors.outlook",
     "imap": "connectors.imap",
     "caldav": "connectors.caldav",
+    "vcard": "connectors.vcard",
 }
 
 

@@ -169,10 +169,17 @@ class IcsConnector:
             )
             for batch in self._file_batches(key, items, entry, state, snapshot, (done, total)):
                 if batch.full_sync_end:  # every item was read: say what `since` left out
-                    batch.before_since = _count_before(cal, kept, window_start, self.timezone)
-                    # As `since` names it: a date is midnight UTC (syncd.options.Since).
-                    batch.since = window_start.astimezone(UTC).date()
+                    older = _count_before(cal, kept, window_start, self.timezone)
+                    if older:
+                        batch.ignored[self._older_reason(window_start)] = older
                 yield batch
+
+    def _older_reason(self, window_start: datetime) -> str:
+        # The day as `since` names it: a date is midnight UTC (syncd.options.Since).
+        day = window_start.astimezone(UTC).date().isoformat()
+        return (
+            f"older than `since`, before {day}; set `since` in [sources.{self.name}] to read them"
+        )
 
     def _file_batches(
         self,

@@ -114,6 +114,9 @@ class Batch:
     contacts: list[Contact] = field(default_factory=list)
     contact_deletions: list[str] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
+    # Items read and deliberately left out, counted by reason ({"no email address": 3}):
+    # nothing is wrong with them (not skips), syncd just has no use for them.
+    ignored: dict[str, int] = field(default_factory=dict)
     cursor: dict[str, Any] | None = None
     account: str | None = None  # the user's own address at this source, once known
     full_sync_start: list[str] = field(default_factory=list)
@@ -121,8 +124,3 @@ class Batch:
     # Progress for the CLI: items done so far and the total when known (bytes for files).
     progress: tuple[int, int | None] | None = None
     progress_unit: str = "items"
-    # Items read but left out because they are older than the source's ``since`` look-back
-    # (nothing is stored for them; counted so that the user hears why they are missing),
-    # and the look-back's first day.
-    before_since: int = 0
-    since: date | None = None

@@ -73,11 +73,11 @@ class SyncProgress:
             line = f"{res.source}: {res.upserted:,} new or updated, {res.deleted:,} removed"
             if res.contacts:
                 line += f", {res.contacts:,} contacts"
+            for reason, n in sorted(res.ignored.items()):
+                line += f", {n:,} ignored ({reason})"
             if res.skipped:
                 line += f", {res.skipped:,} skipped (unparseable; see `syncd status`)"
                 for sample in res.skipped_samples[:3]:
                     line += f"\n    skipped {sample}"
-            if res.before_since:
-                line += "\n    " + res.before_since_note()
         self.stream.write(line + "\n")
         self.stream.flush()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
 
 from connectors.base import SourceConfig, SourceContext, load
 from syncd.config import Config
@@ -35,19 +34,9 @@ class SyncResult:
     skipped: int = 0
     contacts: int = 0
     skipped_samples: list[str] = field(default_factory=list)  # a few "where: reason" lines
-    before_since: int = 0  # items left out as older than the source's `since`
-    since: date | None = None  # that look-back's first day
+    ignored: dict[str, int] = field(default_factory=dict)  # left out on purpose, by reason
     error: str | None = None
     needs_reauth: bool = False
-
-    def before_since_note(self) -> str:
-        """What the look-back left out, and the key that reaches further back."""
-        n = self.before_since
-        when = f" (before {self.since.isoformat()})" if self.since else ""
-        return (
-            f"{n:,} {'item' if n == 1 else 'items'} older than `since`{when} left out; "
-            f"set `since` in [sources.{self.source}] to read further back"
-        )
 
 
 def make_context(config: Config, source: SourceConfig) -> SourceContext:
@@ -85,8 +74,8 @@ def sync_source(
             res.deleted += r.deleted + r.swept
             res.skipped += r.skipped
             res.contacts += r.contacts
-            res.before_since += batch.before_since
-            res.since = batch.since or res.since
+            for reason, n in batch.ignored.items():
+                res.ignored[reason] = res.ignored.get(reason, 0) + n
             for s in batch.skipped[: max(0, 5 - len(res.skipped_samples))]:
                 res.skipped_samples.append(f"{s.where}: {s.reason}")
             if progress:

@@ -113,7 +113,8 @@ def test_every_problem_is_listed_at_once() -> None:
         "[[people]] #2 (B) emails: a@x.example is already listed in [[people]] #1",
         "[sources.m]: missing required key 'path'",
         "[sources.q]: missing required key 'type'",
-        "[sources.z] type: must be one of mbox, ics, google, outlook, imap, caldav; got 'zip'",
+        "[sources.z] type: must be one of mbox, ics, google, outlook, imap, caldav, vcard; "
+        "got 'zip'",
     ]
     for needle in expected:
         assert sum(needle in p for p in found) == 1, (needle, found)
