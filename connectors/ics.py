@@ -23,9 +23,10 @@ import hashlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connectors.base import SourceConfig, SourceContext
 from syncd.errors import SourceError
@@ -153,15 +154,32 @@ class IcsConnector:
                     progress_unit="bytes",
                 )
                 continue
-            items = interactions_from_calendar(
-                cal,
-                scope=key,
-                window_start=window_start,
-                window_end=window_end,
-                timezone=self.timezone,
-                id_prefix=f"{key}#",
+            kept: set[str] = set()  # UIDs with an occurrence kept (or skipped)
+            items = _noting_uids(
+                interactions_from_calendar(
+                    cal,
+                    scope=key,
+                    window_start=window_start,
+                    window_end=window_end,
+                    timezone=self.timezone,
+                    id_prefix=f"{key}#",
+                ),
+                key,
+                kept,
             )
-            yield from self._file_batches(key, items, entry, state, snapshot, (done, total))
+            for batch in self._file_batches(key, items, entry, state, snapshot, (done, total)):
+                if batch.full_sync_end:  # every item was read: say what `since` left out
+                    older = _count_before(cal, kept, window_start, self.timezone)
+                    if older:
+                        batch.ignored[self._older_reason(window_start)] = older
+                yield batch
+
+    def _older_reason(self, window_start: datetime) -> str:
+        # The day as `since` names it: a date is midnight UTC (syncd.options.Since).
+        day = window_start.astimezone(UTC).date().isoformat()
+        return (
+            f"older than `since`, before {day}; set `since` in [sources.{self.name}] to read them"
+        )
 
     def _file_batches(
         self,
@@ -195,3 +213,50 @@ def _expanded_until(entry: dict[str, Any]) -> datetime:
         return datetime.fromisoformat(entry["expanded_until"])
     except (KeyError, TypeError, ValueError):
         return datetime.min.replace(tzinfo=UTC)
+
+
+def _zone(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def _noting_uids(
+    items: Iterator[Interaction | Skip], key: str, kept: set[str]
+) -> Iterator[Interaction | Skip]:
+    """``items`` as they come, adding the UID of each to ``kept``."""
+    for item in items:
+        if isinstance(item, Skip):  # where = scope + " UID=" + UID
+            kept.add(item.where.removeprefix(f"{key} UID="))
+        else:  # source_id = scope + "#" + UID + "/" + the occurrence's original start
+            kept.add(item.source_id.removeprefix(f"{key}#").rpartition("/")[0])
+        yield item
+
+
+def _count_before(cal: Any, kept: set[str], window_start: datetime, timezone: str) -> int:
+    """Events of ``cal`` left out because they happened before ``window_start`` (``since``).
+
+    An event (a single one, or a recurring series) counts when it starts before the window
+    and none of its occurrences was kept (nor skipped: ``kept`` holds their UIDs). Overrides
+    of a series (RECURRENCE-ID) belong to it and are not counted apart. Never raises: an
+    event whose start cannot be read is a Skip already, not "older".
+    """
+    tz = _zone(timezone)
+    n = 0
+    for comp in cal.walk("VEVENT"):
+        try:
+            if "RECURRENCE-ID" in comp or str(comp.get("UID", "")).strip() in kept:
+                continue
+            start = comp.get("DTSTART").dt
+            if isinstance(start, datetime):
+                at = start if start.tzinfo else start.replace(tzinfo=tz)
+            elif isinstance(start, date):
+                at = datetime.combine(start, time(), tz)
+            else:
+                continue
+            if at < window_start:
+                n += 1
+        except Exception:
+            continue
+    return n

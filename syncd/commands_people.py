@@ -41,11 +41,16 @@ def people(ctx: click.Context, as_of: str | None, fmt: str, show_all: bool) -> N
     if not found:
         click.echo("Nobody yet: run `syncd sync` first, or check your [me] emails.")
         return
+    # Dates a person reads are in their own zone (JSON keeps the UTC instant, with its offset).
+    tz = ZoneInfo(config.me.timezone)
+    today = when.astimezone(tz).date()
     rows = [("NAME", "EMAIL", "LAST CONTACT", "RHYTHM", "STATUS")]
     for p in found:
-        last = p.last_contact.date().isoformat() if p.last_contact else "never"
+        last = p.last_contact.astimezone(tz).date().isoformat() if p.last_contact else "never"
         if p.muted:
             status = "muted"
+        elif p.snoozed_until and p.snoozed_until > today:
+            status = f"snoozed until {p.snoozed_until.isoformat()}"
         elif p.overdue:
             status = f"overdue {p.overdue_days}d"
         elif not p.tracked:
@@ -133,19 +138,25 @@ def snooze(state: AppState, person: str, span: str | None, until_s: str | None, 
         return
     if until_s and span:
         raise UserError("give either SPAN or --until, not both")
+    today = _today(config)
+    # Examples in messages are real dates ahead of today, never a fixed one that has passed.
+    example = (today + timedelta(days=30)).isoformat()
     if until_s:
         try:
             until = date.fromisoformat(until_s)
         except ValueError:
             raise UserError(
-                f"--until: expected a date such as 2026-12-01, got {until_s!r}"
+                f"--until: expected a date such as {example}, got {until_s!r}"
             ) from None
     elif span:
-        until = _today(config) + timedelta(days=_span_days(span, "SPAN"))
+        until = today + timedelta(days=_span_days(span, "SPAN"))
     else:
-        raise UserError("how long? e.g. `syncd snooze PERSON 30d` or --until 2026-12-01")
-    if until <= _today(config):
-        raise UserError(f"{until.isoformat()} is not in the future")
+        raise UserError(f"how long? e.g. `syncd snooze PERSON 30d` or --until {example}")
+    if until <= today:
+        raise UserError(
+            f"{until.isoformat()} is not in the future (today is {today.isoformat()}; "
+            f"e.g. --until {example})"
+        )
     set_snooze(store, key, until)
     click.echo(f"Snoozed {label} until {until.isoformat()}: not in a digest before then.")
 
@@ -194,15 +205,32 @@ def rhythm(state: AppState, person: str, span: str | None, clear: bool) -> None:
     key, label = resolve_person(store, config, person)
     if clear:
         set_rhythm(store, key, None)
-        click.echo(f"{label}: rhythm no longer pinned; inferred from your history again.")
+        click.echo(f"{label}: rhythm no longer pinned; {_rhythm_now(store, config, key)}.")
         return
     if not span:
         raise UserError("how often? e.g. `syncd rhythm PERSON 14d` (or --clear)")
     n = _span_days(span, "SPAN")
     set_rhythm(store, key, n)
-    click.echo(f"{label}: rhythm pinned to every {n} days.")
+    click.echo(f"{label}: rhythm pinned to every {'day' if n == 1 else f'{n} days'}.")
     if any(e.every and key in e.emails for e in config.people):
         click.echo(f"Note: the config's [[people]] entry for {key} pins `every`, which wins.")
+
+
+def _rhythm_now(store: Store, config: Config, key: str) -> str:
+    """What the person's rhythm is now that the stored pin is gone, and where it comes from."""
+    from syncd.relationships import Model
+
+    everyone = Model(store, config).people(datetime.now(UTC), include_untracked=True)
+    p = next((x for x in everyone if x.key == key or key in x.emails), None)
+    if p is not None and p.rhythm_source == "pinned":  # the config's [[people]] `every`
+        return f"the config's [[people]] entry still pins every {p.rhythm_days} days"
+    if p is not None and p.rhythm_source == "inferred":
+        return f"now every {p.rhythm_days} days, inferred from your history"
+    n = p.rhythm_days if p is not None else config.rules.default_rhythm
+    return (
+        f"now every {n} days, the default ([rules] default_rhythm): too few contact days "
+        "to infer one"
+    )
 
 
 COMMANDS = (people, explain, snooze, mute, unmute, rhythm)

@@ -23,10 +23,14 @@ def init(state: AppState, force: bool) -> None:
     path = state.config_path or default_config_path()
     if path.exists() and not force:
         raise UserError(f"{path}: already exists (use --force to overwrite)")
+    from syncd.secrets import write_private
+
     text = files("syncd").joinpath("templates/config.example.toml").read_text()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    click.echo(f"Wrote {path}: set [me] and your sources, then run `syncd sync`.")
+    # Owner-only (0600, in a new folder 0700): the config may name a password command.
+    write_private(path, text)
+    click.echo(
+        f"Wrote {path} (readable by you only): set [me] and your sources, then run `syncd sync`."
+    )
 
 
 # ---------------------------------------------------------------------------------- auth

@@ -175,6 +175,8 @@ class Daemon:
                     res.deleted,
                     res.skipped,
                 )
+                for reason, n in sorted(res.ignored.items()):
+                    log.info("%s: %d ignored (%s)", name, n, reason)
             elif res.needs_reauth:
                 plan.needs_reauth = True
                 plan.due = self.clock() + MAX_BACKOFF

@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from syncd import sendlog
 from syncd.config import Config, SmtpSettings
@@ -261,7 +262,11 @@ def deliver_digest(
     with sendlog.send_lock(store, _lock_wait(config)):
         row = sendlog.get(store, period)
         if row and row.state == sendlog.SENT and not force:
-            when = row.sent_at.strftime("%Y-%m-%d %H:%M UTC") if row.sent_at else "earlier"
+            when = (
+                f"{row.sent_at.astimezone(ZoneInfo(config.me.timezone)):%Y-%m-%d %H:%M %Z}"
+                if row.sent_at
+                else "earlier"
+            )
             return SendOutcome(
                 period,
                 "already_sent",

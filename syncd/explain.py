@@ -93,16 +93,16 @@ def _summary(store: Store, config: Config, model: Model, p: Person, as_of: datet
     if last:
         out.append(
             f"  Last contact: {last.astimezone(model.rules.tz):%Y-%m-%d} "
-            f"({p.days_since} days ago); {p.contact_days} contact days in all."
+            f"({_days_ago(p.days_since)}); {_count(p.contact_days, 'contact day')} in all."
         )
     else:
         out.append("  No contact yet.")
     source = {"pinned": "pinned", "inferred": "inferred from your history", "default": "default"}
-    out.append(f"  Rhythm: every {p.rhythm_days} days ({source[p.rhythm_source]}).")
+    out.append(f"  Rhythm: every {_count(p.rhythm_days, 'day')} ({source[p.rhythm_source]}).")
     threshold = p.rhythm_days * (1 + config.rules.slack)
     if p.overdue:
         out.append(
-            f"  Overdue by {p.overdue_days} days (past {threshold:.0f} days = rhythm + "
+            f"  Overdue by {_count(p.overdue_days, 'day')} (past {threshold:.0f} days = rhythm + "
             f"{config.rules.slack:.0%} slack)."
         )
     elif p.tracked:
@@ -127,3 +127,16 @@ def _summary(store: Store, config: Config, model: Model, p: Person, as_of: datet
                 f"(score {p.score:.2f})."
             )
     return out
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 contact day``, ``2 contact days``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _days_ago(days: int | None) -> str:
+    if not days:
+        return "today"
+    if days == 1:
+        return "yesterday"
+    return f"{days} days ago"

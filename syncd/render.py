@@ -32,6 +32,9 @@ TEXT_WIDTH = 72
 MONTHS_SHOWN = 12
 BAR_MAX_PX = 36
 SUBJECT_MAX = 90
+NAME_MAX = 80
+# Enough distinct contact days to infer a rhythm (syncd.relationships): "regular" touch.
+REGULAR_DAYS = 3
 
 # C0/C1 controls, line/paragraph separators, and bidi embedding/override/isolate marks.
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -119,7 +122,9 @@ def overdue_phrase(p: DigestPerson) -> str:
 
 
 def first_name(name: str) -> str:
-    name = clean(name)
+    """The first word of the name as displayed (cut at NAME_MAX like the name itself), or ""
+    when the name is an address."""
+    name = clean(name, NAME_MAX)
     if not name or "@" in name:
         return ""
     return name.split(" ")[0]
@@ -258,7 +263,9 @@ def _person(p: DigestPerson, now: datetime, tz: tzinfo) -> PersonView:
         days = (now.date() - _local(lc.at, tz).date()).days
     shown = bars(p, now.date())
     return PersonView(
-        name=clean(p.name, 80) or clean(p.emails[0] if p.emails else "", 80) or "(no name)",
+        name=clean(p.name, NAME_MAX)
+        or clean(p.emails[0] if p.emails else "", NAME_MAX)
+        or "(no name)",
         first_name=first_name(p.name),
         email=clean(p.emails[0], 120) if p.emails else "",
         last_ago=ago(days) if lc is not None else "never",
@@ -354,11 +361,10 @@ def _intro(d: Digest) -> str:
     if d.people:
         n = len(d.people)
         verb = "has" if n == 1 else "have"
-        who = (
-            "person you were in regular touch with"
-            if n == 1
-            else "people you were in regular touch with"
-        )
+        # "Regular" only when every one of them had a rhythm to keep, not one email.
+        regular = all(p.contact_days >= REGULAR_DAYS for p in d.people)
+        touch = "you were in regular touch with" if regular else "you have been in touch with"
+        who = f"{'person' if n == 1 else 'people'} {touch}"
         parts.append(f"{n} {who} {verb} slipped out of sight")
     if d.awaiting_reply:
         n = len(d.awaiting_reply)

@@ -40,11 +40,15 @@ def next_slot(now: datetime, schedule: tuple[int, int, int], tz: ZoneInfo) -> da
 
 
 def due_digest(store: Store, config: Config, now: datetime) -> tuple[str, datetime] | None:
-    """(period, slot) when the latest slot's digest is still owed, else None."""
+    """(period, slot) when the latest slot's digest is still owed, else None.
+
+    Slots before ``syncd run`` first started are not owed (the daemon records its first
+    start before it asks); with no start recorded yet, none is owed either, so that
+    ``syncd status`` and the daemon agree on which digest comes next."""
     tz = ZoneInfo(config.me.timezone)
     slot = latest_slot(now, config.digest.schedule, tz)
     since = store.get_meta(META_SINCE)
-    if since and slot < datetime.fromisoformat(since):
+    if since is None or slot < datetime.fromisoformat(since):
         return None
     period = period_of(slot, config.me.timezone)
     row = sendlog.get(store, period)

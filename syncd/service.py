@@ -111,6 +111,12 @@ def launchd_paths(env: dict[str, str] | None = None) -> tuple[Path, Path]:
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
 
+@dataclass(frozen=True)
+class _Stop:
+    stopped: bool  # the manager stopped a running service
+    detail: str  # why not, when it did not
+
+
 def _run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(list(argv), capture_output=True, text=True, timeout=60, check=False)
@@ -188,18 +194,51 @@ class ServiceManager:
         return str(launchd_paths(self.env)[1] / "syncd.log")
 
     def uninstall(self, echo: Callable[[str], None]) -> None:
-        if self._tool(self._manager()):
-            if self.kind == "systemd":
-                self.run(["systemctl", "--user", "disable", "--now", UNIT_NAME])
-            else:
-                self.run(["launchctl", "bootout", f"gui/{os.getuid()}/{LAUNCHD_LABEL}"])
+        """Stop and disable the service, remove its file, and say which of these happened."""
+        stop = self._stop()
         if self.path.exists():
             self.path.unlink()
-            echo(f"Stopped and removed {self.path}")
             if self.kind == "systemd" and self._tool("systemctl"):
                 self.run(["systemctl", "--user", "daemon-reload"])
+            if stop.stopped:
+                echo(f"Stopped and removed {self.path}")
+            else:
+                echo(f"Removed {self.path}; {stop.detail}")
+        elif stop.stopped:
+            echo(f"Stopped the service; its file {self.path} was already gone")
         else:
-            echo(f"Nothing to remove: {self.path} does not exist")
+            echo(f"Nothing to remove: {self.path} does not exist; {stop.detail}")
+
+    def _stop(self) -> _Stop:
+        """Ask the service manager to stop and disable the service, if there is one."""
+        manager = self._manager()
+        res: subprocess.CompletedProcess[str] | None
+        if not self._tool(manager):
+            return _Stop(
+                False,
+                f"nothing was stopped: {manager} not found here (if `syncd run` is still "
+                "running, stop it yourself)",
+            )
+        if self.kind == "systemd":
+            active = self.run(["systemctl", "--user", "is-active", UNIT_NAME])
+            argv = ["systemctl", "--user", "disable", "--now", UNIT_NAME]
+            res = self.run(argv)
+            running = active.returncode == 0
+        else:
+            target = f"gui/{os.getuid()}/{LAUNCHD_LABEL}"
+            running = self.run(["launchctl", "print", target]).returncode == 0
+            argv = ["launchctl", "bootout", target]
+            res = self.run(argv) if running else None
+        if res is not None and res.returncode != 0:
+            why = (res.stderr or res.stdout).strip() or "no message"
+            return _Stop(
+                False,
+                f"could not stop the service: `{' '.join(argv)}` failed "
+                f"(exit {res.returncode}): {why}",
+            )
+        if not running:
+            return _Stop(False, "nothing was stopped: the service was not running")
+        return _Stop(True, "")
 
     def status(self) -> list[str]:
         lines = [

@@ -17,7 +17,7 @@ from syncd.config import Config
 from syncd.digest import period_of
 from syncd.digest_model import SourceHealth
 from syncd.locks import running_pid
-from syncd.schedule import META_STATE, due_digest, next_slot
+from syncd.schedule import META_SINCE, META_STATE, due_digest, next_slot
 from syncd.store import Store
 
 
@@ -27,6 +27,8 @@ class ScheduleStatus:
     next_sync: dict[str, datetime]  # only when a daemon is running
     next_digest: datetime | None  # None: due now
     next_digest_period: str
+    first_digest: bool  # no digest was ever sent: the next one is the first
+    first_started: datetime | None  # when `syncd run` first started (None: never)
     last_sent_period: str | None
     last_sent_at: datetime | None
     last_sent_message_id: str | None
@@ -41,6 +43,8 @@ class ScheduleStatus:
             "next_sync": {k: iso(v) for k, v in self.next_sync.items()},
             "next_digest": iso(self.next_digest),
             "next_digest_period": self.next_digest_period,
+            "first_digest": self.first_digest,
+            "daemon_first_started": iso(self.first_started),
             "last_digest": {
                 "period": self.last_sent_period,
                 "sent_at": iso(self.last_sent_at),
@@ -67,11 +71,14 @@ def schedule_status(store: Store, config: Config, now: datetime | None = None) -
         nxt = next_slot(now, config.digest.schedule, ZoneInfo(config.me.timezone))
         period = period_of(nxt, config.me.timezone)
     last = sendlog.last_sent(store)
+    started = store.get_meta(META_SINCE)
     return ScheduleStatus(
         running_pid=pid,
         next_sync=next_sync,
         next_digest=nxt,
         next_digest_period=period,
+        first_digest=last is None,
+        first_started=datetime.fromisoformat(started) if started else None,
         last_sent_period=last.period if last else None,
         last_sent_at=last.sent_at if last else None,
         last_sent_message_id=last.message_id if last else None,
@@ -95,10 +102,17 @@ def status_lines(s: ScheduleStatus, timezone: str) -> list[str]:
         lines.append(
             "syncd run: not running (start it with `syncd run` or `syncd service install`)"
         )
+    label = "first digest" if s.first_digest else "next digest"
     if s.next_digest is None:
-        lines.append(f"next digest: {s.next_digest_period}, due now")
+        lines.append(f"{label}: {s.next_digest_period}, due now")
+    elif s.first_started is None:
+        # The daemon's first start decides: slots before it are skipped, not sent late.
+        lines.append(
+            f"{label}: {s.next_digest_period}, {local(s.next_digest)}, if `syncd run` is "
+            "running by then (slots before its first start are not sent)"
+        )
     else:
-        lines.append(f"next digest: {s.next_digest_period}, {local(s.next_digest)}")
+        lines.append(f"{label}: {s.next_digest_period}, {local(s.next_digest)}")
     if s.last_sent_period and s.last_sent_at:
         lines.append(
             f"last digest sent: {s.last_sent_period} on {local(s.last_sent_at)} "
@@ -124,9 +138,13 @@ def source_json(h: SourceHealth, skipped: int) -> dict[str, Any]:
     }
 
 
-def source_lines(h: SourceHealth, skipped: int) -> list[str]:
-    """One source in ``syncd status``: its state, then its error and fix, if any."""
-    last = h.last_ok_at.strftime("%Y-%m-%d %H:%M UTC") if h.last_ok_at else "never"
+def source_lines(h: SourceHealth, skipped: int, timezone: str) -> list[str]:
+    """One source in ``syncd status``: its state, then its error and fix, if any; times in
+    the user's ``timezone``."""
+    last = "never"
+    if h.last_ok_at:
+        at = h.last_ok_at if h.last_ok_at.tzinfo else h.last_ok_at.replace(tzinfo=UTC)
+        last = f"{at.astimezone(ZoneInfo(timezone)):%Y-%m-%d %H:%M %Z}"
     line = f"{h.name} ({h.type}): {h.state.replace('_', ' ')}; last success {last}"
     if skipped:
         line += f"; {skipped} items skipped"
@@ -153,5 +171,5 @@ def status_text(
     timezone: str,
 ) -> list[str]:
     """``syncd status``: the sources' lines, then the schedule's."""
-    lines = [line for h in health for line in source_lines(h, skipped.get(h.name, 0))]
+    lines = [line for h in health for line in source_lines(h, skipped.get(h.name, 0), timezone)]
     return lines + status_lines(sched, timezone)

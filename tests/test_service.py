@@ -138,3 +138,58 @@ def test_print_shows_the_unit_without_writing_it(syncd: Syncd) -> None:
     out = syncd.run("service", "install", "--kind", "systemd", "--print").stdout
     assert out.startswith("# Written by `syncd service install`")
     assert not manager("systemd").path.exists()
+
+
+def scripted_systemctl(bin_dir: Path, is_active: int, disable: int) -> Path:
+    """A systemctl whose `is-active` and `disable` exit with the given statuses."""
+    bin_dir.mkdir(exist_ok=True)
+    script = bin_dir / "systemctl"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'echo "systemctl $*" >> "{bin_dir}/calls.log"\n'
+        'case "$2" in\n'
+        f"  is-active) echo inactive; exit {is_active} ;;\n"
+        f'  disable) echo "Failed to disable unit: Access denied" >&2; exit {disable} ;;\n'
+        "esac\n"
+    )
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return bin_dir / "calls.log"
+
+
+@pytest.mark.parametrize(
+    ("tool", "said"),
+    [
+        (
+            None,
+            "nothing was stopped: systemctl not found here (if `syncd run` is still "
+            "running, stop it yourself)",
+        ),
+        ((3, 0), "nothing was stopped: the service was not running"),
+        (
+            (0, 1),
+            "could not stop the service: `systemctl --user disable --now syncd.service` "
+            "failed (exit 1): Failed to disable unit: Access denied",
+        ),
+    ],
+)
+def test_uninstall_says_what_it_really_did(
+    syncd: Syncd,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    tool: tuple[int, int] | None,
+    said: str,
+) -> None:
+    syncd.write_config()
+    syncd.run("service", "install", "--kind", "systemd", "--no-start")
+    unit = manager("systemd").path
+    if tool is None:
+        monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    else:
+        scripted_systemctl(tmp_path / "bin", *tool)
+        monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    out = syncd.run("service", "uninstall", "--kind", "systemd").stdout
+    assert out == f"Removed {unit}; {said}\n"
+    assert not unit.exists()
+    assert "Stopped" not in out
+    again = syncd.run("service", "uninstall", "--kind", "systemd").stdout
+    assert again.startswith(f"Nothing to remove: {unit} does not exist; ")
