@@ -41,6 +41,13 @@ class AppState:
     def store(self) -> Store:
         return Store.open(self.config.store_path)
 
+    def reader(self) -> Store:
+        """The store opened read-only: for commands that never write (people, digest,
+        explain, status)."""
+        return Store.open_reader(
+            self.config.store_path, on_stale=lambda m: click.echo(f"syncd: {m}", err=True)
+        )
+
 
 _pass_app_state = click.make_pass_decorator(AppState)
 
@@ -121,6 +128,7 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: int) -> None:
 def sync(state: AppState, sources: tuple[str, ...], full: bool) -> None:
     """Fetch what is new from each source (all enabled ones by default)."""
     from syncd.progress import SyncProgress
+    from syncd.rules import contact_rules
     from syncd.sync import sync_all
 
     config = state.config
@@ -128,10 +136,14 @@ def sync(state: AppState, sources: tuple[str, ...], full: bool) -> None:
     if full:
         for name in sources or config.sources:
             store.reset_source(name)
+    derive = contact_rules(config)
     with SyncProgress() as progress:
+        # Contacts derived with other rules (a config change, a new syncd) are redone first.
+        progress.derived_done(store.bring_derived_up_to_date(derive, progress.derived))
         results = sync_all(store, config, sources or None, progress=progress.update)
         for r in results:
             progress.finish(r)
+        progress.derived_done(store.bring_derived_up_to_date(derive, progress.derived))
     failed = [r for r in results if not r.ok]
     if failed:
         lines = "; ".join(f"{r.source}: {r.error}" for r in failed)
@@ -149,12 +161,12 @@ def people(ctx: click.Context, as_of: str | None, fmt: str, show_all: bool) -> N
     """List the people you are in touch with: last contact, rhythm, overdue."""
     if ctx.invoked_subcommand is not None:
         return
-    from syncd.relationships import Model
+    from syncd.relationships import Relationships
 
     state: AppState = ctx.obj
     config = state.config
     when = parse_as_of(as_of, config.me.timezone)
-    model = Model(state.store(), config)
+    model = Relationships(state.reader(), config)
     found = model.people(when, include_untracked=show_all)
     found.sort(key=lambda p: (not p.overdue, -p.score, -(p.last_ts or 0), p.name.lower()))
     if fmt == "json":
@@ -212,7 +224,7 @@ def digest(state: AppState, as_of: str | None, fmt: str, send: bool, force: bool
     if force and not send:
         raise UserError("--force only makes sense with --send")
     config = state.config
-    store = state.store()
+    store = state.store() if send else state.reader()
     when = parse_as_of(as_of, config.me.timezone)
     d = build_digest(store, config, when)
     if send:
@@ -241,7 +253,7 @@ def explain(state: AppState, person: str, as_of: str | None, limit: int) -> None
 
     config = state.config
     when = parse_as_of(as_of, config.me.timezone)
-    click.echo(explain_person(state.store(), config, person, when, limit=limit or None))
+    click.echo(explain_person(state.reader(), config, person, when, limit=limit or None))
 
 
 # ---------------------------------------------------------------------------------- demo
@@ -294,7 +306,7 @@ def auth(state: AppState, source: str) -> None:
     module.authenticate(src, make_context(config, src), click.echo)
     store = state.store()
     store.ensure_source(source, src.type)
-    store.conn.execute("UPDATE sources SET auth_state = 'ok' WHERE name = ?", (source,))
+    store.mark_signed_in(source)
     click.echo(f"{source}: signed in. Next: syncd sync {source}")
 
 
@@ -308,7 +320,7 @@ def status(state: AppState, fmt: str) -> None:
     from syncd.digest import source_health
 
     config = state.config
-    store = state.store()
+    store = state.reader()
     health = source_health(store, config)
     sched = schedule_status(store, config)
     if fmt == "json":

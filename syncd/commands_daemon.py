@@ -114,10 +114,10 @@ def _today(config: Config) -> date:
 
 def resolve_person(store: Store, config: Config, query: str) -> tuple[str, str]:
     """(key address, display label) of the one person ``query`` (a name or address) means."""
-    from syncd.relationships import Model
+    from syncd.relationships import Relationships
 
     q = query.strip()
-    p = Model(store, config).find_one(q, datetime.now(UTC))
+    p = Relationships(store, config).find_one(q, datetime.now(UTC))
     if p:
         return p.key, f"{p.name} <{p.emails[0]}>"
     if "@" in q and " " not in q:  # someone not seen yet: keep the setting for later

@@ -13,14 +13,13 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from syncd.config import Rules
-from syncd.models import Flag
-from syncd.store import ContactRow, StoredInteraction
+from syncd.config import Config, Rules
+from syncd.models import ContactRow, Flag, StoredInteraction
 
 # Bump when the logic below changes, so that stores rebuild their derived contacts.
 RULES_VERSION = 2
@@ -258,3 +257,19 @@ class RuleSet:
                         )
                     )
         return rows
+
+
+def contact_rules(config: Config) -> Callable[[Iterable[str]], RuleSet]:
+    """The rules of ``config`` for the user's addresses plus the given accounts (those the
+    sources report as the user's). Each distinct set of accounts gets one RuleSet, reused:
+    this is the deriver factory the store's writers are handed (syncd.models.DeriverFactory).
+    """
+    made: dict[frozenset[str], RuleSet] = {}
+
+    def rules_for(accounts: Iterable[str]) -> RuleSet:
+        key = frozenset(accounts)
+        if key not in made:
+            made[key] = RuleSet(config.rules, set(config.me.emails) | key, config.me.timezone)
+        return made[key]
+
+    return rules_for

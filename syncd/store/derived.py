@@ -1,0 +1,557 @@
+"""The derived tables: what the rules made of the facts, kept so that reads are fast.
+
+- ``contact_log``: one row per (interaction, address) that counts as contact (a ContactRow);
+- ``address_names``: how often each display name was seen in those rows (kept by triggers);
+- ``address_summary``: per address, the aggregates ``people`` and ``digest`` read (an
+  AddressSummary), exact for every address at the end of every write transaction;
+- bookkeeping: ``meta.contact_rules`` (the fingerprint of the rules the rows were derived
+  with), ``contact_queue`` (interactions still to derive) and ``summary_dirty`` (addresses whose
+  summary is behind; filled by triggers).
+
+**Writers derive.** :meth:`Derived.replace` runs inside the batch's own transaction
+(``Store.apply_batch``), and :meth:`Derived.bring_up_to_date` re-derives everything after a
+rule change, in chunks that each commit, so a killed run resumes where it stopped.
+
+**Readers never write.** When a reader finds the stored rows stale (other rules, a queue left
+by an older syncd, summaries behind), :meth:`Derived.prepare` computes the missing part with the
+same deriver into TEMP tables and views of its own connection, named like the stored tables:
+SQLite resolves an unqualified name to ``temp`` first, so every read query below sees the fresh
+view and the file is never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from syncd.models import (
+    RECENT_DAYS,
+    SUMMARY_T0,
+    SUMMARY_TAU,
+    AddressSummary,
+    ContactDeriver,
+    ContactRef,
+    ContactRow,
+    StoredInteraction,
+)
+from syncd.store.connection import Connection, chunks, marks
+from syncd.store.meta import Meta
+
+log = logging.getLogger(__name__)
+
+RULES_KEY = "contact_rules"  # meta: fingerprint of the rules contact_log was derived with
+DERIVE_CHUNK = 5000  # interactions derived per transaction when re-deriving
+_DAY = 86400
+
+ProgressFn = Callable[[int, int], None]  # (done, total)
+Loader = Callable[[Sequence[int]], list[StoredInteraction]]  # interactions by id
+IdPager = Callable[[int, int], list[int]]  # (after id, limit) -> ascending ids
+
+_LOG_COLUMNS = "interaction_id, address, ts, day, kind, dir, weight, name"
+_SUMMARY_COLUMNS = (
+    "address, days, last_ts, n_out, n_in, n_meet, wsum, last_in_ts, last_mine_ts, recent"
+)
+# Per address: distinct days, last ts, #out, #in, #meet, decayed weight sum, last ts of their
+# personal mail, last ts of the user's mail or a meeting.
+_AGGREGATES = """
+    SELECT address, count(DISTINCT day), max(ts),
+           sum(dir = 'out'), sum(dir = 'in'), sum(dir = 'meet'),
+           sum(weight * exp((ts - {t0}) / {tau})),
+           max(CASE WHEN dir = 'in' THEN ts ELSE 0 END),
+           max(CASE WHEN dir != 'in' THEN ts ELSE 0 END)
+    FROM contact_log WHERE {where} GROUP BY address
+""".replace("{t0}", str(SUMMARY_T0)).replace("{tau}", repr(SUMMARY_TAU))
+_RECENT = """
+    SELECT address, day FROM (
+        SELECT address, day, row_number() OVER (PARTITION BY address ORDER BY day DESC) AS rn
+        FROM (SELECT DISTINCT address, day FROM contact_log WHERE {where})
+    ) WHERE rn <= ? ORDER BY address, day DESC
+"""
+
+
+def _row(r: ContactRow) -> tuple[Any, ...]:
+    return (r.interaction_id, r.address, r.ts, r.day, r.kind, r.dir, r.weight, r.name)
+
+
+class Derived:
+    """The derived tables of one store connection: writes for writers, reads for all."""
+
+    def __init__(
+        self,
+        db: Connection,
+        meta: Meta,
+        load: Loader,
+        page_ids: IdPager,
+        on_stale: Callable[[str], None] | None = None,
+    ):
+        self._db = db
+        self._meta = meta
+        self._load = load
+        self._page_ids = page_ids
+        self.on_stale = on_stale or (lambda message: log.warning("%s", message))
+        self._prepared: str | None = None  # fingerprint the reads are current for
+
+    # ================================================================= freshness
+    def stale_reason(self, fingerprint: str) -> str | None:
+        """Why the stored rows are not current for rules with this fingerprint; None if
+        they are."""
+        sql = self._db.sql
+        if self._meta.get(RULES_KEY) != fingerprint:
+            if sql.execute("SELECT 1 FROM main.interactions LIMIT 1").fetchone() is None:
+                return None  # nothing to derive
+            return "the rules changed since the contacts were derived (config or syncd update)"
+        queued = sql.execute("SELECT count(*) FROM main.contact_queue").fetchone()[0]
+        if queued:
+            return f"{queued:,} interactions have not been derived into contacts yet"
+        if sql.execute("SELECT 1 FROM main.summary_dirty LIMIT 1").fetchone():
+            return "some contact summaries are out of date"
+        return None
+
+    def prepare(self, deriver: ContactDeriver) -> None:
+        """Make the reads below current for ``deriver``'s rules.
+
+        A writer brings the stored tables up to date; a reader, which never writes, computes
+        what is stale in memory (once per connection) and says so once through ``on_stale``."""
+        fingerprint = deriver.fingerprint()
+        if self._prepared == fingerprint:
+            return
+        if self._db.writable:
+            self.bring_up_to_date(deriver)
+        else:
+            reason = self.stale_reason(fingerprint)
+            if self._prepared is not None:
+                self._drop_shadow()
+            if reason is not None:
+                self._shadow(deriver)
+                self.on_stale(
+                    f"{reason}: computed them in memory for this command; "
+                    "`syncd sync` will store them"
+                )
+        self._prepared = fingerprint
+
+    # ================================================================= writers
+    def bring_up_to_date(
+        self,
+        deriver: ContactDeriver,
+        progress: ProgressFn | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        chunk: int = DERIVE_CHUNK,
+    ) -> int:
+        """Derive what is not derived yet (everything, when the rules changed), ``chunk``
+        interactions per transaction; returns how many were derived.
+
+        Each chunk commits with its removal from the queue, so a run that is killed or told to
+        stop (``should_stop``, checked between chunks) leaves a consistent store and the next
+        writer resumes with the rest."""
+        fingerprint = deriver.fingerprint()
+        with self._db.write():
+            if self._meta.get(RULES_KEY) != fingerprint:
+                self._reset(fingerprint)
+        sql = self._db.sql
+        total = sql.execute("SELECT count(*) FROM contact_queue").fetchone()[0]
+        done = 0
+        while not (should_stop and should_stop()):
+            with self._db.write():
+                ids = [
+                    r[0]
+                    for r in sql.execute(
+                        "SELECT interaction_id FROM contact_queue ORDER BY interaction_id LIMIT ?",
+                        (chunk,),
+                    )
+                ]
+                if not ids:
+                    break
+                self.replace(ids, deriver.derive(self._load(ids)))
+            done += len(ids)
+            if progress:
+                progress(done, total)
+        if not (should_stop and should_stop()):
+            self._catch_up_summaries()
+        self._prepared = None
+        return done
+
+    def _reset(self, fingerprint: str) -> None:
+        """Other rules: forget every derived row and queue every interaction (in the caller's
+        transaction)."""
+        sql = self._db.sql
+        sql.execute("DELETE FROM contact_log")
+        sql.execute("DELETE FROM address_names")
+        sql.execute("DELETE FROM address_summary")
+        sql.execute("DELETE FROM summary_dirty")
+        sql.execute("DELETE FROM contact_queue")
+        sql.execute("INSERT INTO contact_queue SELECT id FROM interactions")
+        self._meta.set(RULES_KEY, fingerprint)
+
+    def _catch_up_summaries(self) -> None:
+        """Recompute the summaries marked dirty (by an older syncd, or writes without a
+        deriver), 500 addresses per transaction."""
+        sql = self._db.sql
+        while True:
+            with self._db.write():
+                dirty = [r[0] for r in sql.execute("SELECT address FROM summary_dirty LIMIT 500")]
+                if not dirty:
+                    return
+                self._recompute_summaries(dirty)
+                sql.execute(
+                    f"DELETE FROM summary_dirty WHERE address IN ({marks(len(dirty))})", dirty
+                )
+
+    def begin_batch(self, deriver: ContactDeriver | None) -> bool:
+        """At the start of a batch's transaction: True when the batch can be derived with
+        ``deriver`` right away. Other rules than the stored rows' reset the derived tables
+        first (everything else is queued, for ``bring_up_to_date``)."""
+        if deriver is None:
+            return False
+        fingerprint = deriver.fingerprint()
+        if self._meta.get(RULES_KEY) != fingerprint:
+            self._reset(fingerprint)
+        return True
+
+    def forget(self, upserted: Sequence[int], removed: Sequence[int]) -> None:
+        """Without a deriver: drop the rows of written and removed interactions and queue the
+        written ones for the next writer that has one (in the caller's transaction)."""
+        sql = self._db.sql
+        for chunk in chunks([*upserted, *removed]):
+            m = marks(len(chunk))
+            sql.execute(f"DELETE FROM contact_log WHERE interaction_id IN ({m})", chunk)
+            sql.execute(f"DELETE FROM contact_queue WHERE interaction_id IN ({m})", chunk)
+        sql.executemany("INSERT OR IGNORE INTO contact_queue VALUES (?)", [(i,) for i in upserted])
+
+    def replace(self, ids: Sequence[int], rows: Iterable[ContactRow]) -> None:
+        """The contact rows of interactions ``ids`` become ``rows`` (an interaction that was
+        removed, or no longer counts, gets none); names and summaries follow, exactly. Runs in
+        the caller's write transaction.
+
+        Only rows that differ are written: re-storing an unchanged interaction (a replayed
+        batch, a full resync) changes nothing. Summaries of addresses that only gained rows
+        are updated from the new rows alone; an address that lost one is recomputed."""
+        sql = self._db.sql
+        behind = {r[0] for r in sql.execute("SELECT address FROM summary_dirty")}
+        old: dict[tuple[int, str], tuple[Any, ...]] = {}
+        for chunk in chunks(list(ids)):
+            for r in sql.execute(
+                f"SELECT {_LOG_COLUMNS} FROM contact_log WHERE interaction_id IN "
+                f"({marks(len(chunk))})",
+                chunk,
+            ):
+                old[(r[0], r[1])] = tuple(r)
+        new = {(r.interaction_id, r.address): _row(r) for r in rows}
+        gone = [key for key, value in old.items() if new.get(key) != value]
+        added = [value for key, value in new.items() if old.get(key) != value]
+        sql.executemany("DELETE FROM contact_log WHERE interaction_id = ? AND address = ?", gone)
+        recompute = behind | {address for _, address in gone}
+        gained: dict[str, list[tuple[Any, ...]]] = {}
+        for row in added:
+            if row[1] not in recompute:
+                gained.setdefault(row[1], []).append(row)
+        updates = self._grown_summaries(gained)  # before the new rows are in
+        sql.executemany(
+            f"INSERT INTO contact_log ({_LOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", added
+        )
+        for chunk in chunks(list(ids)):
+            sql.execute(
+                f"DELETE FROM contact_queue WHERE interaction_id IN ({marks(len(chunk))})", chunk
+            )
+        sql.executemany(
+            f"INSERT OR REPLACE INTO address_summary ({_SUMMARY_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [_summary_values(s) for s in updates],
+        )
+        self._recompute_summaries(sorted(recompute))
+        sql.execute("DELETE FROM summary_dirty")  # every address the triggers marked is done
+
+    def _grown_summaries(self, gained: dict[str, list[tuple[Any, ...]]]) -> list[AddressSummary]:
+        """The summaries of addresses after gaining these rows (none of them stored yet)."""
+        current: dict[str, AddressSummary] = {}
+        addresses = sorted(gained)
+        for chunk in chunks(addresses):
+            current.update(
+                (s.address, s)
+                for s in self._read_summaries(
+                    f"SELECT {_SUMMARY_COLUMNS} FROM address_summary WHERE address IN "
+                    f"({marks(len(chunk))})",
+                    chunk,
+                )
+            )
+        out = []
+        for address in addresses:
+            rows = gained[address]
+            s = current.get(address)
+            recent = s.recent if s else ()
+            days = s.days if s else 0
+            # A day is new unless the address already had a contact on it. The stored
+            # summary knows its newest RECENT_DAYS days: when it has fewer, those are all of
+            # them; a day newer than all of them is new; only older ones need a look.
+            complete = len(recent) < RECENT_DAYS
+            new_days = set()
+            for day in {r[3] for r in rows}:
+                if day in recent:
+                    continue
+                if complete or (recent and day > recent[0]) or not self._had_day(address, day):
+                    new_days.add(day)
+            wsum = s.wsum if s else 0.0
+            for r in rows:
+                wsum += r[6] * _growth(r[2])
+            out.append(
+                AddressSummary(
+                    address=address,
+                    days=days + len(new_days),
+                    last_ts=max([s.last_ts if s else 0, *(r[2] for r in rows)]),
+                    n_out=(s.n_out if s else 0) + sum(r[5] == "out" for r in rows),
+                    n_in=(s.n_in if s else 0) + sum(r[5] == "in" for r in rows),
+                    n_meet=(s.n_meet if s else 0) + sum(r[5] == "meet" for r in rows),
+                    wsum=wsum,
+                    last_in_ts=max(
+                        [s.last_in_ts if s else 0, *(r[2] for r in rows if r[5] == "in")]
+                    ),
+                    last_mine_ts=max(
+                        [s.last_mine_ts if s else 0, *(r[2] for r in rows if r[5] != "in")]
+                    ),
+                    recent=tuple(sorted(set(recent) | new_days, reverse=True)[:RECENT_DAYS]),
+                )
+            )
+        return out
+
+    def _had_day(self, address: str, day: int) -> bool:
+        # A local day lies within a day of the same UTC day: the (address, ts) index finds it.
+        return (
+            self._db.sql.execute(
+                "SELECT 1 FROM contact_log WHERE address = ? AND ts BETWEEN ? AND ? AND day = ? "
+                "LIMIT 1",
+                (address, (day - 1) * _DAY, (day + 2) * _DAY, day),
+            ).fetchone()
+            is not None
+        )
+
+    def _recompute_summaries(self, addresses: Sequence[str]) -> None:
+        """Recompute the stored summaries of ``addresses`` from their rows (in the caller's
+        transaction); an address without rows loses its summary."""
+        sql = self._db.sql
+        for chunk in chunks(addresses):
+            fresh = self._summaries_from_log(chunk, None)
+            sql.execute(
+                f"DELETE FROM address_summary WHERE address IN ({marks(len(chunk))})", chunk
+            )
+            sql.executemany(
+                f"INSERT INTO address_summary ({_SUMMARY_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [_summary_values(s) for s in fresh],
+            )
+
+    # ================================================================= readers' shadow
+    def _shadow(self, deriver: ContactDeriver) -> None:
+        """Fresh derived tables for this connection only (TEMP objects shadow the stored
+        ones). Same rules as the stored ones: only the queued interactions are derived and the
+        dirty summaries recomputed; other rules: everything."""
+        sql = self._db.sql
+        same_rules = self._meta.get(RULES_KEY) == deriver.fingerprint()
+        sql.execute(
+            "CREATE TEMP TABLE derived_log (interaction_id INTEGER NOT NULL, address TEXT NOT "
+            "NULL, ts INTEGER NOT NULL, day INTEGER NOT NULL, kind TEXT NOT NULL, dir TEXT NOT "
+            "NULL, weight REAL NOT NULL, name TEXT, PRIMARY KEY (interaction_id, address)) "
+            "WITHOUT ROWID"
+        )
+        if same_rules:
+            queued = [r[0] for r in sql.execute("SELECT interaction_id FROM main.contact_queue")]
+            batches: Iterator[Sequence[int]] = chunks(queued, DERIVE_CHUNK)
+        else:
+            batches = _all_ids(self._page_ids)
+        for ids in batches:
+            rows = deriver.derive(self._load(ids))
+            sql.executemany(
+                f"INSERT INTO temp.derived_log ({_LOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [_row(r) for r in rows],
+            )
+        sql.execute("CREATE INDEX temp.derived_log_address ON derived_log (address, ts)")
+        sql.execute("CREATE INDEX temp.derived_log_ts ON derived_log (ts)")
+        names = (
+            "SELECT address, name, count(*) AS n FROM temp.derived_log "
+            "WHERE name IS NOT NULL AND name != '' GROUP BY address, name"
+        )
+        sql.execute(
+            "CREATE TEMP TABLE summary_fresh (address TEXT PRIMARY KEY, days INTEGER, "
+            "last_ts INTEGER, n_out INTEGER, n_in INTEGER, n_meet INTEGER, wsum REAL, "
+            "last_in_ts INTEGER, last_mine_ts INTEGER, recent TEXT) WITHOUT ROWID"
+        )
+        if same_rules:
+            sql.execute(
+                f"CREATE TEMP VIEW contact_log AS SELECT {_LOG_COLUMNS} FROM main.contact_log "
+                f"UNION ALL SELECT {_LOG_COLUMNS} FROM temp.derived_log"
+            )
+            sql.execute(
+                "CREATE TEMP VIEW address_names AS SELECT address, name, sum(n) AS n FROM ("
+                f"SELECT address, name, n FROM main.address_names UNION ALL {names}"
+                ") GROUP BY address, name"
+            )
+            sql.execute(
+                "CREATE TEMP TABLE summary_stale AS SELECT address FROM main.summary_dirty "
+                "UNION SELECT DISTINCT address FROM temp.derived_log"
+            )
+            stale = [r[0] for r in sql.execute("SELECT address FROM temp.summary_stale")]
+            for chunk in chunks(stale):
+                self._insert_fresh(self._summaries_from_log(chunk, None))
+            sql.execute(
+                f"CREATE TEMP VIEW address_summary AS SELECT {_SUMMARY_COLUMNS} "
+                "FROM main.address_summary WHERE address NOT IN temp.summary_stale "
+                f"UNION ALL SELECT {_SUMMARY_COLUMNS} FROM temp.summary_fresh"
+            )
+        else:
+            sql.execute("CREATE TEMP VIEW contact_log AS SELECT * FROM temp.derived_log")
+            sql.execute(f"CREATE TEMP TABLE address_names AS {names}")
+            self._insert_fresh(self._summaries_from_log(None, None))
+            sql.execute("CREATE TEMP VIEW address_summary AS SELECT * FROM temp.summary_fresh")
+
+    def _insert_fresh(self, summaries: Iterable[AddressSummary]) -> None:
+        self._db.sql.executemany(
+            f"INSERT INTO temp.summary_fresh ({_SUMMARY_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [_summary_values(s) for s in summaries],
+        )
+
+    def _drop_shadow(self) -> None:
+        sql = self._db.sql
+        for kind, name in (
+            ("VIEW", "contact_log"),
+            ("VIEW", "address_summary"),
+            ("VIEW", "address_names"),
+            ("TABLE", "address_names"),
+            ("TABLE", "summary_stale"),
+            ("TABLE", "summary_fresh"),
+            ("TABLE", "derived_log"),
+        ):
+            exists = sql.execute(
+                "SELECT 1 FROM temp.sqlite_master WHERE type = ? AND name = ?",
+                (kind.lower(), name),
+            ).fetchone()
+            if exists:
+                sql.execute(f"DROP {kind} temp.{name}")
+
+    # ================================================================= reads
+    def summaries(self) -> Iterator[AddressSummary]:
+        """The summary of every address with contacts."""
+        yield from self._read_summaries(f"SELECT {_SUMMARY_COLUMNS} FROM address_summary", ())
+
+    def _read_summaries(self, query: str, args: Sequence[Any]) -> Iterator[AddressSummary]:
+        for (
+            a,
+            days,
+            last,
+            n_out,
+            n_in,
+            n_meet,
+            wsum,
+            last_in,
+            last_mine,
+            recent,
+        ) in self._db.sql.execute(query, args):
+            yield AddressSummary(
+                a, days, last, n_out, n_in, n_meet, wsum, last_in, last_mine,
+                tuple(json.loads(recent)),
+            )  # fmt: skip
+
+    def summaries_until(self, addresses: Sequence[str], until_ts: int) -> list[AddressSummary]:
+        """The summaries of ``addresses`` counting only contacts up to ``until_ts``."""
+        out: list[AddressSummary] = []
+        for chunk in chunks(addresses):
+            out.extend(self._summaries_from_log(chunk, until_ts))
+        return out
+
+    def _summaries_from_log(
+        self, addresses: Sequence[str] | None, until_ts: int | None
+    ) -> list[AddressSummary]:
+        """Summaries computed from contact_log: of ``addresses`` (None: all), up to
+        ``until_ts`` (None: all time)."""
+        where: list[str] = []
+        args: list[Any] = []
+        if addresses is not None:
+            where.append(f"address IN ({marks(len(addresses))})")
+            args.extend(addresses)
+        if until_ts is not None:
+            where.append("ts <= ?")
+            args.append(until_ts)
+        cond = " AND ".join(where) or "1"
+        sql = self._db.sql
+        recent: dict[str, list[int]] = {}
+        for address, day in sql.execute(_RECENT.format(where=cond), (*args, RECENT_DAYS)):
+            recent.setdefault(address, []).append(day)
+        return [
+            AddressSummary(a, days, last, n_out, n_in, n_meet, wsum, last_in, last_mine,
+                           tuple(recent.get(a, ())))
+            for a, days, last, n_out, n_in, n_meet, wsum, last_in, last_mine in sql.execute(
+                _AGGREGATES.format(where=cond), args
+            )
+        ]  # fmt: skip
+
+    def addresses_with_contacts_after(self, ts: int) -> set[str]:
+        return {
+            r[0]
+            for r in self._db.sql.execute(
+                "SELECT DISTINCT address FROM contact_log WHERE ts > ?", (ts,)
+            )
+        }
+
+    def best_names(self) -> dict[str, str]:
+        """Per address, the display name seen most often in its contacts (the first of the
+        most frequent, in stored order)."""
+        best: dict[str, tuple[int, str]] = {}
+        for address, name, n in self._db.sql.execute("SELECT address, name, n FROM address_names"):
+            if n > best.get(address, (0, ""))[0]:
+                best[address] = (n, name)
+        return {a: v[1] for a, v in best.items()}
+
+    def distinct_days(self, addresses: Sequence[str], until_ts: int) -> int:
+        """How many distinct days any of ``addresses`` was in contact, up to ``until_ts``."""
+        return self._db.sql.execute(
+            f"SELECT count(DISTINCT day) FROM contact_log WHERE address IN "
+            f"({marks(len(addresses))}) AND ts <= ?",
+            (*addresses, until_ts),
+        ).fetchone()[0]
+
+    def last_contact(
+        self, addresses: Sequence[str], until_ts: int, *, incoming: bool = False
+    ) -> ContactRef | None:
+        """The latest contact with any of ``addresses`` up to ``until_ts`` (only their
+        personal mail, with ``incoming``)."""
+        cond = " AND dir = 'in'" if incoming else ""
+        row = self._db.sql.execute(
+            f"SELECT interaction_id, dir FROM contact_log WHERE address IN "
+            f"({marks(len(addresses))}) AND ts <= ?{cond} ORDER BY ts DESC LIMIT 1",
+            (*addresses, until_ts),
+        ).fetchone()
+        return ContactRef(row[0], row[1]) if row else None
+
+    def contact_days(self, addresses: Sequence[str], until_ts: int, since_day: int) -> list[int]:
+        """The distinct days (from ``since_day`` on, up to ``until_ts``) any of ``addresses``
+        was in contact."""
+        return [
+            r[0]
+            for r in self._db.sql.execute(
+                f"SELECT DISTINCT day FROM contact_log WHERE address IN "
+                f"({marks(len(addresses))}) AND ts <= ? AND day >= ?",
+                (*addresses, until_ts, since_day),
+            )
+        ]
+
+    def row_count(self) -> int:
+        return self._db.sql.execute("SELECT count(*) FROM contact_log").fetchone()[0]
+
+
+def _growth(ts: int) -> float:
+    return math.exp((ts - SUMMARY_T0) / SUMMARY_TAU)
+
+
+def _summary_values(s: AddressSummary) -> tuple[Any, ...]:
+    return (
+        s.address, s.days, s.last_ts, s.n_out, s.n_in, s.n_meet, s.wsum, s.last_in_ts,
+        s.last_mine_ts, json.dumps(list(s.recent)),
+    )  # fmt: skip
+
+
+def _all_ids(page_ids: IdPager) -> Iterator[Sequence[int]]:
+    after = 0
+    while ids := page_ids(after, DERIVE_CHUNK):
+        yield ids
+        after = ids[-1]
