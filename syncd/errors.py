@@ -86,6 +86,6 @@ class StoreBusyError(StoreError):
         self.holder = holder
         who = holder or "another syncd process"
         super().__init__(
-            f"the store {path} is busy: {who} kept it locked for over {waited:.0f} s; "
+            f"the store {path} is busy: {who} kept it locked for over {waited:g} s; "
             "nothing was written, try again later"
         )

@@ -83,9 +83,13 @@ class Connection:
         try:
             yield self.sql
             self.sql.execute("COMMIT")
-        except BaseException:
+        except BaseException as e:
             if self.sql.in_transaction:
                 self.sql.execute("ROLLBACK")
+            if isinstance(e, sqlite3.OperationalError):
+                translated = self._translate(e)
+                if translated is not e:
+                    raise translated from None
             raise
         finally:
             self._depth = 0
@@ -95,16 +99,20 @@ class Connection:
         if code in _BUSY:
             return StoreBusyError(self.label, self.busy_wait)
         if code == sqlite3.SQLITE_READONLY:
-            return StoreError(
-                f"the store {self.label} is read-only: this command needs to write to it "
-                "(make the file and its folder writable, e.g. chmod u+w)"
-            )
+            return read_only_error(self.label)
         return e
 
     def close(self) -> None:
         self.sql.close()
         if self._cleanup is not None:
             self._cleanup.cleanup()
+
+
+def read_only_error(label: str) -> StoreError:
+    return StoreError(
+        f"the store {label} is read-only: this command needs to write to it "
+        "(make the file and its folder writable again, e.g. chmod u+w)"
+    )
 
 
 def chunks(items: Sequence[Any], n: int = 500) -> Iterator[Sequence[Any]]:
@@ -157,6 +165,8 @@ def open_writer(path: Path | str, busy_wait: float = BUSY_WAIT) -> Connection:
         os.close(os.open(p, os.O_WRONLY | os.O_CREAT, 0o600))
     else:
         _tighten(p)
+        if not os.access(p, os.W_OK) or not os.access(p.parent, os.W_OK):
+            raise read_only_error(str(p))
     conn = sqlite3.connect(str(p), timeout=busy_wait, isolation_level=None)
     c = Connection(conn, p, writable=True, busy_wait=busy_wait)
     try:

@@ -14,23 +14,18 @@ rule change, in chunks that each commit, so a killed run resumes where it stoppe
 
 **Readers never write.** When a reader finds the stored rows stale (other rules, a queue left
 by an older syncd, summaries behind), :meth:`Derived.prepare` computes the missing part with the
-same deriver into TEMP tables and views of its own connection, named like the stored tables:
-SQLite resolves an unqualified name to ``temp`` first, so every read query below sees the fresh
-view and the file is never touched.
+same deriver in memory, into TEMP tables of its own connection that shadow the stored ones
+(syncd.store.shadow): the read queries below see them and the file is never touched.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import logging
-import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from syncd.models import (
-    RECENT_DAYS,
-    SUMMARY_T0,
-    SUMMARY_TAU,
     AddressSummary,
     ContactDeriver,
     ContactRef,
@@ -39,6 +34,16 @@ from syncd.models import (
 )
 from syncd.store.connection import Connection, chunks, marks
 from syncd.store.meta import Meta
+from syncd.store.shadow import build_shadow, drop_shadow
+from syncd.store.summaries import (
+    LOG_COLUMNS,
+    SUMMARY_COLUMNS,
+    grow,
+    log_row,
+    read_summaries,
+    summaries_from_log,
+    summary_values,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,31 +54,6 @@ _DAY = 86400
 ProgressFn = Callable[[int, int], None]  # (done, total)
 Loader = Callable[[Sequence[int]], list[StoredInteraction]]  # interactions by id
 IdPager = Callable[[int, int], list[int]]  # (after id, limit) -> ascending ids
-
-_LOG_COLUMNS = "interaction_id, address, ts, day, kind, dir, weight, name"
-_SUMMARY_COLUMNS = (
-    "address, days, last_ts, n_out, n_in, n_meet, wsum, last_in_ts, last_mine_ts, recent"
-)
-# Per address: distinct days, last ts, #out, #in, #meet, decayed weight sum, last ts of their
-# personal mail, last ts of the user's mail or a meeting.
-_AGGREGATES = """
-    SELECT address, count(DISTINCT day), max(ts),
-           sum(dir = 'out'), sum(dir = 'in'), sum(dir = 'meet'),
-           sum(weight * exp((ts - {t0}) / {tau})),
-           max(CASE WHEN dir = 'in' THEN ts ELSE 0 END),
-           max(CASE WHEN dir != 'in' THEN ts ELSE 0 END)
-    FROM contact_log WHERE {where} GROUP BY address
-""".replace("{t0}", str(SUMMARY_T0)).replace("{tau}", repr(SUMMARY_TAU))
-_RECENT = """
-    SELECT address, day FROM (
-        SELECT address, day, row_number() OVER (PARTITION BY address ORDER BY day DESC) AS rn
-        FROM (SELECT DISTINCT address, day FROM contact_log WHERE {where})
-    ) WHERE rn <= ? ORDER BY address, day DESC
-"""
-
-
-def _row(r: ContactRow) -> tuple[Any, ...]:
-    return (r.interaction_id, r.address, r.ts, r.day, r.kind, r.dir, r.weight, r.name)
 
 
 class Derived:
@@ -123,7 +103,7 @@ class Derived:
         else:
             reason = self.stale_reason(fingerprint)
             if self._prepared is not None:
-                self._drop_shadow()
+                drop_shadow(self._db.sql)
             if reason is not None:
                 self._shadow(deriver)
                 self.on_stale(
@@ -233,12 +213,12 @@ class Derived:
         old: dict[tuple[int, str], tuple[Any, ...]] = {}
         for chunk in chunks(list(ids)):
             for r in sql.execute(
-                f"SELECT {_LOG_COLUMNS} FROM contact_log WHERE interaction_id IN "
+                f"SELECT {LOG_COLUMNS} FROM contact_log WHERE interaction_id IN "
                 f"({marks(len(chunk))})",
                 chunk,
             ):
                 old[(r[0], r[1])] = tuple(r)
-        new = {(r.interaction_id, r.address): _row(r) for r in rows}
+        new = {(r.interaction_id, r.address): log_row(r) for r in rows}
         gone = [key for key, value in old.items() if new.get(key) != value]
         added = [value for key, value in new.items() if old.get(key) != value]
         sql.executemany("DELETE FROM contact_log WHERE interaction_id = ? AND address = ?", gone)
@@ -249,16 +229,16 @@ class Derived:
                 gained.setdefault(row[1], []).append(row)
         updates = self._grown_summaries(gained)  # before the new rows are in
         sql.executemany(
-            f"INSERT INTO contact_log ({_LOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", added
+            f"INSERT INTO contact_log ({LOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", added
         )
         for chunk in chunks(list(ids)):
             sql.execute(
                 f"DELETE FROM contact_queue WHERE interaction_id IN ({marks(len(chunk))})", chunk
             )
         sql.executemany(
-            f"INSERT OR REPLACE INTO address_summary ({_SUMMARY_COLUMNS}) "
+            f"INSERT OR REPLACE INTO address_summary ({SUMMARY_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [_summary_values(s) for s in updates],
+            [summary_values(s) for s in updates],
         )
         self._recompute_summaries(sorted(recompute))
         sql.execute("DELETE FROM summary_dirty")  # every address the triggers marked is done
@@ -270,50 +250,17 @@ class Derived:
         for chunk in chunks(addresses):
             current.update(
                 (s.address, s)
-                for s in self._read_summaries(
-                    f"SELECT {_SUMMARY_COLUMNS} FROM address_summary WHERE address IN "
+                for s in read_summaries(
+                    self._db.sql,
+                    f"SELECT {SUMMARY_COLUMNS} FROM address_summary WHERE address IN "
                     f"({marks(len(chunk))})",
                     chunk,
                 )
             )
-        out = []
-        for address in addresses:
-            rows = gained[address]
-            s = current.get(address)
-            recent = s.recent if s else ()
-            days = s.days if s else 0
-            # A day is new unless the address already had a contact on it. The stored
-            # summary knows its newest RECENT_DAYS days: when it has fewer, those are all of
-            # them; a day newer than all of them is new; only older ones need a look.
-            complete = len(recent) < RECENT_DAYS
-            new_days = set()
-            for day in {r[3] for r in rows}:
-                if day in recent:
-                    continue
-                if complete or (recent and day > recent[0]) or not self._had_day(address, day):
-                    new_days.add(day)
-            wsum = s.wsum if s else 0.0
-            for r in rows:
-                wsum += r[6] * _growth(r[2])
-            out.append(
-                AddressSummary(
-                    address=address,
-                    days=days + len(new_days),
-                    last_ts=max([s.last_ts if s else 0, *(r[2] for r in rows)]),
-                    n_out=(s.n_out if s else 0) + sum(r[5] == "out" for r in rows),
-                    n_in=(s.n_in if s else 0) + sum(r[5] == "in" for r in rows),
-                    n_meet=(s.n_meet if s else 0) + sum(r[5] == "meet" for r in rows),
-                    wsum=wsum,
-                    last_in_ts=max(
-                        [s.last_in_ts if s else 0, *(r[2] for r in rows if r[5] == "in")]
-                    ),
-                    last_mine_ts=max(
-                        [s.last_mine_ts if s else 0, *(r[2] for r in rows if r[5] != "in")]
-                    ),
-                    recent=tuple(sorted(set(recent) | new_days, reverse=True)[:RECENT_DAYS]),
-                )
-            )
-        return out
+        return [
+            grow(current.get(a), a, gained[a], functools.partial(self._had_day, a))
+            for a in addresses
+        ]
 
     def _had_day(self, address: str, day: int) -> bool:
         # A local day lies within a day of the same UTC day: the (address, ts) index finds it.
@@ -331,159 +278,33 @@ class Derived:
         transaction); an address without rows loses its summary."""
         sql = self._db.sql
         for chunk in chunks(addresses):
-            fresh = self._summaries_from_log(chunk, None)
+            fresh = summaries_from_log(self._db.sql, chunk, None)
             sql.execute(
                 f"DELETE FROM address_summary WHERE address IN ({marks(len(chunk))})", chunk
             )
             sql.executemany(
-                f"INSERT INTO address_summary ({_SUMMARY_COLUMNS}) "
+                f"INSERT INTO address_summary ({SUMMARY_COLUMNS}) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [_summary_values(s) for s in fresh],
+                [summary_values(s) for s in fresh],
             )
 
-    # ================================================================= readers' shadow
     def _shadow(self, deriver: ContactDeriver) -> None:
-        """Fresh derived tables for this connection only (TEMP objects shadow the stored
-        ones). Same rules as the stored ones: only the queued interactions are derived and the
-        dirty summaries recomputed; other rules: everything."""
-        sql = self._db.sql
         same_rules = self._meta.get(RULES_KEY) == deriver.fingerprint()
-        sql.execute(
-            "CREATE TEMP TABLE derived_log (interaction_id INTEGER NOT NULL, address TEXT NOT "
-            "NULL, ts INTEGER NOT NULL, day INTEGER NOT NULL, kind TEXT NOT NULL, dir TEXT NOT "
-            "NULL, weight REAL NOT NULL, name TEXT, PRIMARY KEY (interaction_id, address)) "
-            "WITHOUT ROWID"
-        )
-        if same_rules:
-            queued = [r[0] for r in sql.execute("SELECT interaction_id FROM main.contact_queue")]
-            batches: Iterator[Sequence[int]] = chunks(queued, DERIVE_CHUNK)
-        else:
-            batches = _all_ids(self._page_ids)
-        for ids in batches:
-            rows = deriver.derive(self._load(ids))
-            sql.executemany(
-                f"INSERT INTO temp.derived_log ({_LOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [_row(r) for r in rows],
-            )
-        sql.execute("CREATE INDEX temp.derived_log_address ON derived_log (address, ts)")
-        sql.execute("CREATE INDEX temp.derived_log_ts ON derived_log (ts)")
-        names = (
-            "SELECT address, name, count(*) AS n FROM temp.derived_log "
-            "WHERE name IS NOT NULL AND name != '' GROUP BY address, name"
-        )
-        sql.execute(
-            "CREATE TEMP TABLE summary_fresh (address TEXT PRIMARY KEY, days INTEGER, "
-            "last_ts INTEGER, n_out INTEGER, n_in INTEGER, n_meet INTEGER, wsum REAL, "
-            "last_in_ts INTEGER, last_mine_ts INTEGER, recent TEXT) WITHOUT ROWID"
-        )
-        if same_rules:
-            sql.execute(
-                f"CREATE TEMP VIEW contact_log AS SELECT {_LOG_COLUMNS} FROM main.contact_log "
-                f"UNION ALL SELECT {_LOG_COLUMNS} FROM temp.derived_log"
-            )
-            sql.execute(
-                "CREATE TEMP VIEW address_names AS SELECT address, name, sum(n) AS n FROM ("
-                f"SELECT address, name, n FROM main.address_names UNION ALL {names}"
-                ") GROUP BY address, name"
-            )
-            sql.execute(
-                "CREATE TEMP TABLE summary_stale AS SELECT address FROM main.summary_dirty "
-                "UNION SELECT DISTINCT address FROM temp.derived_log"
-            )
-            stale = [r[0] for r in sql.execute("SELECT address FROM temp.summary_stale")]
-            for chunk in chunks(stale):
-                self._insert_fresh(self._summaries_from_log(chunk, None))
-            sql.execute(
-                f"CREATE TEMP VIEW address_summary AS SELECT {_SUMMARY_COLUMNS} "
-                "FROM main.address_summary WHERE address NOT IN temp.summary_stale "
-                f"UNION ALL SELECT {_SUMMARY_COLUMNS} FROM temp.summary_fresh"
-            )
-        else:
-            sql.execute("CREATE TEMP VIEW contact_log AS SELECT * FROM temp.derived_log")
-            sql.execute(f"CREATE TEMP TABLE address_names AS {names}")
-            self._insert_fresh(self._summaries_from_log(None, None))
-            sql.execute("CREATE TEMP VIEW address_summary AS SELECT * FROM temp.summary_fresh")
-
-    def _insert_fresh(self, summaries: Iterable[AddressSummary]) -> None:
-        self._db.sql.executemany(
-            f"INSERT INTO temp.summary_fresh ({_SUMMARY_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [_summary_values(s) for s in summaries],
-        )
-
-    def _drop_shadow(self) -> None:
-        sql = self._db.sql
-        for kind, name in (
-            ("VIEW", "contact_log"),
-            ("VIEW", "address_summary"),
-            ("VIEW", "address_names"),
-            ("TABLE", "address_names"),
-            ("TABLE", "summary_stale"),
-            ("TABLE", "summary_fresh"),
-            ("TABLE", "derived_log"),
-        ):
-            exists = sql.execute(
-                "SELECT 1 FROM temp.sqlite_master WHERE type = ? AND name = ?",
-                (kind.lower(), name),
-            ).fetchone()
-            if exists:
-                sql.execute(f"DROP {kind} temp.{name}")
+        build_shadow(self._db.sql, deriver, same_rules, self._load, self._page_ids)
 
     # ================================================================= reads
     def summaries(self) -> Iterator[AddressSummary]:
         """The summary of every address with contacts."""
-        yield from self._read_summaries(f"SELECT {_SUMMARY_COLUMNS} FROM address_summary", ())
-
-    def _read_summaries(self, query: str, args: Sequence[Any]) -> Iterator[AddressSummary]:
-        for (
-            a,
-            days,
-            last,
-            n_out,
-            n_in,
-            n_meet,
-            wsum,
-            last_in,
-            last_mine,
-            recent,
-        ) in self._db.sql.execute(query, args):
-            yield AddressSummary(
-                a, days, last, n_out, n_in, n_meet, wsum, last_in, last_mine,
-                tuple(json.loads(recent)),
-            )  # fmt: skip
+        yield from read_summaries(
+            self._db.sql, f"SELECT {SUMMARY_COLUMNS} FROM address_summary", ()
+        )
 
     def summaries_until(self, addresses: Sequence[str], until_ts: int) -> list[AddressSummary]:
         """The summaries of ``addresses`` counting only contacts up to ``until_ts``."""
         out: list[AddressSummary] = []
         for chunk in chunks(addresses):
-            out.extend(self._summaries_from_log(chunk, until_ts))
+            out.extend(summaries_from_log(self._db.sql, chunk, until_ts))
         return out
-
-    def _summaries_from_log(
-        self, addresses: Sequence[str] | None, until_ts: int | None
-    ) -> list[AddressSummary]:
-        """Summaries computed from contact_log: of ``addresses`` (None: all), up to
-        ``until_ts`` (None: all time)."""
-        where: list[str] = []
-        args: list[Any] = []
-        if addresses is not None:
-            where.append(f"address IN ({marks(len(addresses))})")
-            args.extend(addresses)
-        if until_ts is not None:
-            where.append("ts <= ?")
-            args.append(until_ts)
-        cond = " AND ".join(where) or "1"
-        sql = self._db.sql
-        recent: dict[str, list[int]] = {}
-        for address, day in sql.execute(_RECENT.format(where=cond), (*args, RECENT_DAYS)):
-            recent.setdefault(address, []).append(day)
-        return [
-            AddressSummary(a, days, last, n_out, n_in, n_meet, wsum, last_in, last_mine,
-                           tuple(recent.get(a, ())))
-            for a, days, last, n_out, n_in, n_meet, wsum, last_in, last_mine in sql.execute(
-                _AGGREGATES.format(where=cond), args
-            )
-        ]  # fmt: skip
 
     def addresses_with_contacts_after(self, ts: int) -> set[str]:
         return {
@@ -537,21 +358,3 @@ class Derived:
 
     def row_count(self) -> int:
         return self._db.sql.execute("SELECT count(*) FROM contact_log").fetchone()[0]
-
-
-def _growth(ts: int) -> float:
-    return math.exp((ts - SUMMARY_T0) / SUMMARY_TAU)
-
-
-def _summary_values(s: AddressSummary) -> tuple[Any, ...]:
-    return (
-        s.address, s.days, s.last_ts, s.n_out, s.n_in, s.n_meet, s.wsum, s.last_in_ts,
-        s.last_mine_ts, json.dumps(list(s.recent)),
-    )  # fmt: skip
-
-
-def _all_ids(page_ids: IdPager) -> Iterator[Sequence[int]]:
-    after = 0
-    while ids := page_ids(after, DERIVE_CHUNK):
-        yield ids
-        after = ids[-1]
