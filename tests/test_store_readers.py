@@ -332,3 +332,23 @@ def test_opening_to_write_never_loosens_a_read_only_store(syncd: Syncd) -> None:
         assert stat.S_IMODE(syncd.store_path.stat().st_mode) == 0o400
     finally:
         syncd.store_path.chmod(0o600)
+
+
+def test_syncd_run_rederives_after_a_rule_change(syncd: Syncd) -> None:
+    from syncd.config import load_config
+    from syncd.daemon import Daemon
+    from syncd.relationships import Relationships
+    from syncd.store import Store
+
+    synced(syncd)
+    setup(syncd, rules={"ignore_addresses": ["friend3@x.example"]})
+    config = load_config(syncd.config_path)
+    store = syncd.open_store()
+    Daemon(config=config, store=store, once=True).run()
+    store.close()
+    notices: list[str] = []
+    reader = Store.open_reader(syncd.store_path, on_stale=notices.append)
+    everyone = Relationships(reader, config).people(datetime(2026, 6, 30, tzinfo=UTC))
+    assert notices == []  # stored with the new rules: nothing to compute in memory
+    assert len(everyone) == len(FRIENDS) - 1
+    assert "friend3@x.example" not in {e for p in everyone for e in p.emails}
