@@ -136,6 +136,9 @@ def person_settings(
     return out
 
 
+NO_SETTINGS = PersonSettings()
+
+
 def group_addresses(addresses: Iterable[str], ids: Identities) -> dict[str, list[str]]:
     """Addresses by person key, in the order given."""
     groups: dict[str, list[str]] = {}
@@ -189,7 +192,7 @@ def merged_recent_days(recent: Iterable[Sequence[int]]) -> list[int]:
     return sorted({d for days in recent for d in days}, reverse=True)[:RECENT_DAYS]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Group:
     """One person's addresses and their contact summaries, as judging needs them."""
 
@@ -214,15 +217,23 @@ def judge_group(
     local day of the last contact; ``decay`` turns stored weight sums into weights as of now
     (syncd.models.decay_to)."""
     s = g.summaries
-    tracked = any(x.n_out or x.n_meet for x in s)
-    last_ts = max(x.last_ts for x in s)
+    if len(s) == 1:  # most people have one address: no sums over generators
+        x = s[0]
+        last_ts, n_out, n_in, n_meet = x.last_ts, x.n_out, x.n_in, x.n_meet
+        weight, last_in_ts, last_mine_ts = x.wsum * decay, x.last_in_ts, x.last_mine_ts
+    else:
+        last_ts = max(x.last_ts for x in s)
+        n_out = sum(x.n_out for x in s)
+        n_in = sum(x.n_in for x in s)
+        n_meet = sum(x.n_meet for x in s)
+        weight = sum(x.wsum * decay for x in s)
+        last_in_ts = max(x.last_in_ts for x in s)
+        last_mine_ts = max(x.last_mine_ts for x in s)
+    tracked = bool(n_out or n_meet)
     days_since = as_of_day - last_day
     rhythm, source = infer_rhythm(g.recent_days, settings.rhythm, rules)
     late = overdue_by(days_since, rhythm, rules.slack) if tracked else None
-    n_out = sum(x.n_out for x in s)
-    n_in = sum(x.n_in for x in s)
-    n_meet = sum(x.n_meet for x in s)
-    strength = tie_strength(sum(x.wsum * decay for x in s), n_out, n_in, n_meet)
+    strength = tie_strength(weight, n_out, n_in, n_meet)
     return Person(
         key=g.key,
         name=name,
@@ -243,8 +254,8 @@ def judge_group(
         muted=settings.muted,
         snoozed_until=settings.snoozed_until,
         forgotten=days_since > rules.forget_after,
-        last_in_ts=max(x.last_in_ts for x in s),
-        last_mine_ts=max(x.last_mine_ts for x in s),
+        last_in_ts=last_in_ts,
+        last_mine_ts=last_mine_ts,
         birthday=birthday,
         recent_days=g.recent_days,
     )
@@ -343,9 +354,12 @@ class Relationships:
         self.store = store
         self.config = config
         self.rules: RuleSet = contact_rules(config)(store.accounts())
+        self._ready_done = False
 
     def _ready(self) -> None:
-        self.store.derived.prepare(self.rules)
+        if not self._ready_done:
+            self.store.derived.prepare(self.rules)
+            self._ready_done = True
 
     # ------------------------------------------------------------------ reading
     def summaries(self, as_of_ts: int) -> dict[str, AddressSummary]:
@@ -400,7 +414,7 @@ class Relationships:
             else:
                 recent = merged_recent_days(stats[a].recent for a in addrs)
                 contact_days = self.store.derived.distinct_days(addrs, as_of_ts)
-            st = settings.get(key, PersonSettings())
+            st = settings.get(key, NO_SETTINGS)
             last_ts = max(x.last_ts for x in s)
             people.append(
                 judge_group(

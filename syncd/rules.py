@@ -103,8 +103,16 @@ class RuleSet:
         patterns = NOREPLY_PATTERNS + tuple(p.lower() for p in rules.noreply_patterns)
         self._automated = re.compile("|".join(fnmatch.translate(p) for p in patterns))
         self._reason_cache: dict[str, str | None] = {}
+        self._fingerprint: str | None = None
 
     def fingerprint(self) -> str:
+        """What identifies these rules (version, options, the user's addresses, time zone):
+        contacts derived with another fingerprint are derived again."""
+        if self._fingerprint is None:
+            self._fingerprint = self._compute_fingerprint()
+        return self._fingerprint
+
+    def _compute_fingerprint(self) -> str:
         blob = json.dumps(
             [RULES_VERSION, asdict(self.rules), sorted(self.me), self.timezone],
             sort_keys=True,

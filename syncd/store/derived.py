@@ -127,13 +127,14 @@ class Derived:
         stop (``should_stop``, checked between chunks) leaves a consistent store and the next
         writer resumes with the rest."""
         fingerprint = deriver.fingerprint()
-        with self._db.write():
-            if self._meta.get(RULES_KEY) != fingerprint:
-                self._reset(fingerprint)
+        if self._meta.get(RULES_KEY) != fingerprint:
+            with self._db.write():  # checked again under the lock: another writer may be first
+                if self._meta.get(RULES_KEY) != fingerprint:
+                    self._reset(fingerprint)
         sql = self._db.sql
         total = sql.execute("SELECT count(*) FROM contact_queue").fetchone()[0]
         done = 0
-        while not (should_stop and should_stop()):
+        while total and not (should_stop and should_stop()):
             with self._db.write():
                 ids = [
                     r[0]
@@ -164,12 +165,13 @@ class Derived:
         sql.execute("DELETE FROM contact_queue")
         sql.execute("INSERT INTO contact_queue SELECT id FROM interactions")
         self._meta.set(RULES_KEY, fingerprint)
+        self._prepared = None
 
     def _catch_up_summaries(self) -> None:
         """Recompute the summaries marked dirty (by an older syncd, or writes without a
         deriver), 500 addresses per transaction."""
         sql = self._db.sql
-        while True:
+        while sql.execute("SELECT 1 FROM summary_dirty LIMIT 1").fetchone():
             with self._db.write():
                 dirty = [r[0] for r in sql.execute("SELECT address FROM summary_dirty LIMIT 500")]
                 if not dirty:
@@ -193,6 +195,7 @@ class Derived:
     def forget(self, upserted: Sequence[int], removed: Sequence[int]) -> None:
         """Without a deriver: drop the rows of written and removed interactions and queue the
         written ones for the next writer that has one (in the caller's transaction)."""
+        self._prepared = None
         sql = self._db.sql
         for chunk in chunks([*upserted, *removed]):
             m = marks(len(chunk))
