@@ -32,7 +32,7 @@ from syncd.models import (
 )
 from syncd.rules import RuleSet
 from syncd.store import Store
-from syncd.store.migrations import migrations
+from syncd.store.migrations import migration_set
 
 ME = "ada@example.org"
 PEOPLE = ["p1@x.example", "p2@x.example", "p3@x.example", "news@x.example"]
@@ -317,7 +317,7 @@ def test_a_reader_refuses_an_older_schema_and_a_writer_upgrades_it(tmp_path: Pat
     db = tmp_path / "syncd.db"
     old = Database(str(db))
     old.execute("PRAGMA journal_mode = WAL")
-    migrations.apply(old, stop_before="m002_address_summary")
+    migration_set().apply(old, stop_before="m002_address_summary")
     old.close()
     before = db.read_bytes()
     with pytest.raises(StoreError, match=r"older syncd: run `syncd sync` to upgrade it"):

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import sqlite3
 import stat
@@ -144,7 +145,12 @@ def test_after_a_rule_change_readers_compute_in_memory_what_the_next_sync_stores
     for args in READERS[:5]:
         res = syncd.run(*args)
         assert STALE not in res.stderr
-        assert res.stdout == stale[args], args  # the same answer, now from the store
+        # The same answer, now from the store (but for when the sync just ran).
+        assert _no_sync_time(res.stdout) == _no_sync_time(stale[args]), args
+
+
+def _no_sync_time(text: str) -> str:
+    return re.sub(r'"last_ok_at": "[^"]*"', '"last_ok_at": "..."', text)
 
 
 def _interaction(sid: str, who: str, when: datetime) -> Interaction:

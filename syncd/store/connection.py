@@ -29,10 +29,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sqlite_utils import Database
-
 from syncd.errors import StoreBusyError, StoreError
-from syncd.store.migrations import migrations
+from syncd.store import migrations
 
 BUSY_WAIT = 30.0  # seconds a writer waits for another one's lock before giving up
 
@@ -196,17 +194,30 @@ def _tighten(p: Path) -> None:
 
 def _migrate(c: Connection) -> None:
     """Apply pending migrations under the write lock (two first opens at once take turns)."""
-    db = Database(c.sql, execute_plugins=False)
-    if not migrations.pending(db):
+    if not pending_migrations(c):
         return
+    from sqlite_utils import Database  # writers only: a reader starts faster without it
+
+    db = Database(c.sql, execute_plugins=False)
     with c.write():
-        migrations.apply(db)
+        migrations.migration_set().apply(db)
 
 
 def pending_migrations(c: Connection) -> list[str]:
     """Names of the migrations this store has not had yet (a read)."""
-    db = Database(c.sql, execute_plugins=False)
-    return [m.name for m in migrations.pending(db)]
+    sql = c.sql
+    if not sql.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (migrations.TABLE,)
+    ).fetchone():
+        return list(migrations.NAMES)
+    done = {
+        r[0]
+        for r in sql.execute(
+            f"SELECT name FROM {migrations.TABLE} WHERE migration_set = ?",
+            (migrations.SET_NAME,),
+        )
+    }
+    return [name for name in migrations.NAMES if name not in done]
 
 
 def open_reader(path: Path | str, busy_wait: float = BUSY_WAIT) -> Connection:

@@ -145,7 +145,9 @@ class Derived:
                 ]
                 if not ids:
                     break
-                self.replace(ids, deriver.derive(self._load(ids)))
+                # Summaries are caught up once at the end (one pass over the log, not one per
+                # chunk); the addresses they miss stay marked dirty until then, even over a kill.
+                self.replace(ids, deriver.derive(self._load(ids)), summaries=False)
             done += len(ids)
             if progress:
                 progress(done, total)
@@ -203,16 +205,18 @@ class Derived:
             sql.execute(f"DELETE FROM contact_queue WHERE interaction_id IN ({m})", chunk)
         sql.executemany("INSERT OR IGNORE INTO contact_queue VALUES (?)", [(i,) for i in upserted])
 
-    def replace(self, ids: Sequence[int], rows: Iterable[ContactRow]) -> None:
+    def replace(
+        self, ids: Sequence[int], rows: Iterable[ContactRow], *, summaries: bool = True
+    ) -> None:
         """The contact rows of interactions ``ids`` become ``rows`` (an interaction that was
         removed, or no longer counts, gets none); names and summaries follow, exactly. Runs in
         the caller's write transaction.
 
         Only rows that differ are written: re-storing an unchanged interaction (a replayed
         batch, a full resync) changes nothing. Summaries of addresses that only gained rows
-        are updated from the new rows alone; an address that lost one is recomputed."""
+        are updated from the new rows alone; an address that lost one is recomputed. Without
+        ``summaries`` they are left marked dirty (summary_dirty) for a later catch-up."""
         sql = self._db.sql
-        behind = {r[0] for r in sql.execute("SELECT address FROM summary_dirty")}
         old: dict[tuple[int, str], tuple[Any, ...]] = {}
         for chunk in chunks(list(ids)):
             for r in sql.execute(
@@ -225,6 +229,15 @@ class Derived:
         gone = [key for key, value in old.items() if new.get(key) != value]
         added = [value for key, value in new.items() if old.get(key) != value]
         sql.executemany("DELETE FROM contact_log WHERE interaction_id = ? AND address = ?", gone)
+        if not summaries:
+            sql.executemany(
+                f"INSERT INTO contact_log ({LOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", added
+            )
+            self._dequeue(ids)
+            return
+        # Summaries already behind (an older syncd's writes, a catch-up still to come) and
+        # those of addresses that lost a row are recomputed; the others grow.
+        behind = {r[0] for r in sql.execute("SELECT address FROM summary_dirty")}
         recompute = behind | {address for _, address in gone}
         gained: dict[str, list[tuple[Any, ...]]] = {}
         for row in added:
@@ -234,10 +247,7 @@ class Derived:
         sql.executemany(
             f"INSERT INTO contact_log ({LOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", added
         )
-        for chunk in chunks(list(ids)):
-            sql.execute(
-                f"DELETE FROM contact_queue WHERE interaction_id IN ({marks(len(chunk))})", chunk
-            )
+        self._dequeue(ids)
         sql.executemany(
             f"INSERT OR REPLACE INTO address_summary ({SUMMARY_COLUMNS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -245,6 +255,12 @@ class Derived:
         )
         self._recompute_summaries(sorted(recompute))
         sql.execute("DELETE FROM summary_dirty")  # every address the triggers marked is done
+
+    def _dequeue(self, ids: Sequence[int]) -> None:
+        for chunk in chunks(list(ids)):
+            self._db.sql.execute(
+                f"DELETE FROM contact_queue WHERE interaction_id IN ({marks(len(chunk))})", chunk
+            )
 
     def _grown_summaries(self, gained: dict[str, list[tuple[Any, ...]]]) -> list[AddressSummary]:
         """The summaries of addresses after gaining these rows (none of them stored yet)."""
