@@ -93,7 +93,7 @@ class Snapshot:
     names_seen: dict[str, str]  # per address: the display name seen most
     address_book: list[Contact]
     stored_settings: dict[str, PersonSettings]  # by the key they were stored under
-    merges: list[tuple[str, str]]  # (address, person key) from `syncd people merge`
+    merges: dict[str, str]  # address -> person key, from `syncd people merge`
 
 
 # ====================================================================== pure functions
@@ -101,7 +101,7 @@ def identities(
     me: Iterable[str],
     declared: Sequence[PersonEntry],
     address_book: Sequence[Contact],
-    merges: Sequence[tuple[str, str]],
+    merges: Mapping[str, str],
 ) -> Identities:
     """Addresses merged into people: by the config's [[people]], by address-book entries
     with several addresses, and by ``syncd people merge``."""
@@ -111,7 +111,7 @@ def identities(
     for contact in address_book:
         if len(contact.emails) > 1:
             ids.merge(contact.emails)
-    for address, key in merges:
+    for address, key in merges.items():
         ids.merge([address, key])
     return ids
 

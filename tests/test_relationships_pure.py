@@ -106,7 +106,7 @@ def test_identities_merge_declared_people_address_book_and_cli_merges() -> None:
         ["me@x.example"],
         [PersonEntry("Heidi", ("heidi@work.example", "heidi@home.example"))],
         [Contact("c1", "Bob", ("bob@a.example", "bob@b.example", "me@x.example"))],
-        [("carol@c.example", "carol@d.example")],
+        {"carol@c.example": "carol@d.example"},
     )
     assert ids.find("heidi@work.example") == ids.find("heidi@home.example")
     assert ids.find("bob@b.example") == "bob@a.example"
@@ -115,7 +115,7 @@ def test_identities_merge_declared_people_address_book_and_cli_merges() -> None:
 
 
 def test_config_people_settings_win_over_stored_ones_field_by_field() -> None:
-    ids = identities([], [PersonEntry("Heidi", ("h@x.example",), every=30)], [], [])
+    ids = identities([], [PersonEntry("Heidi", ("h@x.example",), every=30)], [], {})
     stored = {"h@x.example": PersonSettings("heidi", 7, False, date(2026, 7, 1), None)}
     got = person_settings(stored, [PersonEntry("Heidi", ("h@x.example",), every=30)], ids)
     assert got == {"h@x.example": PersonSettings("Heidi", 30, False, date(2026, 7, 1), None)}

@@ -30,12 +30,9 @@ class People:
             )
         }
 
-    def merges(self) -> list[tuple[str, str]]:
-        """(address, person key) pairs from ``syncd people merge``, in stored order."""
-        return [
-            (address, key)
-            for address, key in self._db.sql.execute("SELECT address, person_key FROM addresses")
-        ]
+    def merges(self) -> dict[str, str]:
+        """The person key each address was merged into by ``syncd people merge``."""
+        return dict(self._db.sql.execute("SELECT address, person_key FROM addresses").fetchall())
 
     def merge(self, addresses: Iterable[str]) -> str:
         """Merge the (normalized) addresses into one person keyed by the smallest; returns
