@@ -330,6 +330,25 @@ def test_a_store_made_read_only_is_read_and_stays_read_only(syncd: Syncd, leftov
                 f.chmod(0o600)
 
 
+def test_a_store_made_writable_again_syncs_after_readers_used_it_read_only(
+    syncd: Syncd,
+) -> None:
+    synced(syncd)
+    db = syncd.store_path
+    for side in (Path(f"{db}-wal"), Path(f"{db}-shm")):
+        side.unlink(missing_ok=True)
+    db.chmod(0o400)  # the folder stays writable: the reader makes the log's index
+    cli = [*SYNCD, "--config", str(syncd.config_path)]
+    res = unprivileged([*cli, "people", "--as-of", AS_OF])
+    assert res.returncode == 0, res.stderr
+    assert stat.S_IMODE(Path(f"{db}-shm").stat().st_mode) == 0o400  # SQLite copied the mode
+    db.chmod(0o600)
+    res = unprivileged([*cli, "sync"])
+    assert res.returncode == 0, res.stderr
+    shm = Path(f"{db}-shm")  # gone when the sync closed cleanly, else owner-only
+    assert not shm.exists() or stat.S_IMODE(shm.stat().st_mode) == 0o600
+
+
 def test_opening_to_write_never_loosens_a_read_only_store(syncd: Syncd) -> None:
     synced(syncd)
     syncd.store_path.chmod(0o400)

@@ -165,6 +165,13 @@ def open_writer(path: Path | str, busy_wait: float = BUSY_WAIT) -> Connection:
         _tighten(p)
         if not os.access(p, os.W_OK) or not os.access(p.parent, os.W_OK):
             raise read_only_error(str(p))
+    # The WAL side files take the file's mode when created: keep them owner-only, and
+    # writable again before SQLite opens them (a reader of a store the user had made
+    # read-only leaves them 0400, and SQLite would fall back to a read-only index).
+    for suffix in ("-wal", "-shm"):
+        side = Path(f"{p}{suffix}")
+        if side.exists() and stat.S_IMODE(side.stat().st_mode) != 0o600:
+            os.chmod(side, 0o600)
     conn = sqlite3.connect(str(p), timeout=busy_wait, isolation_level=None)
     c = Connection(conn, p, writable=True, busy_wait=busy_wait)
     try:
@@ -176,13 +183,10 @@ def open_writer(path: Path | str, busy_wait: float = BUSY_WAIT) -> Connection:
     except sqlite3.OperationalError as e:
         conn.close()
         raise c._translate(e) from None
-    # The WAL and SHM side files inherit the file's mode at creation: keep them owner-only,
-    # and writable by their owner (a reader of a read-only store may have made them 0400).
-    if p.stat().st_mode & stat.S_IWUSR:
-        for suffix in ("-wal", "-shm"):
-            side = Path(f"{p}{suffix}")
-            if side.exists() and stat.S_IMODE(side.stat().st_mode) != 0o600:
-                os.chmod(side, 0o600)
+    for suffix in ("-wal", "-shm"):  # created just now, with the umask's mode
+        side = Path(f"{p}{suffix}")
+        if side.exists() and stat.S_IMODE(side.stat().st_mode) != 0o600:
+            os.chmod(side, 0o600)
     return c
 
 
