@@ -8,10 +8,13 @@ Parts:
 - ``facts``: sources and cursors, interactions, participants, address-book contacts, skipped
   items: what connectors reported, never a judgment.
 - ``derived``: what the rules made of the facts (``contact_log``, ``address_names``,
-  ``address_summary``), kept so that ``people`` and ``digest`` read one small table.
+  ``address_summary``), kept so that ``people`` and ``digest`` read one small table;
+  ``summaries`` computes and grows the per-address summaries; ``shadow`` is a reader's
+  in-memory derivation when the stored one is stale.
 - ``people``: per-person settings from the CLI (snooze, mute, rhythm) and address merges.
 - ``digests``: the send log's table (the exactly-once protocol is syncd.sendlog's).
-- ``meta``: the key-value bookkeeping table. ``migrations``: the schema, forward only.
+- ``meta``: the key-value bookkeeping table. ``migrations``: the schema, forward only
+  (applied by writers only).
 
 Records it hands out are typed (frozen dataclasses, most in syncd.models so that the rules
 read them without importing the store); no positional row leaves this package.
