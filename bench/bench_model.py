@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from syncd.config import parse_config
 from syncd.digest import build_digest
 from syncd.models import Batch, Flag, Interaction, Participant
-from syncd.relationships import Model
+from syncd.relationships_reader import Relationships
+from syncd.rules import contact_rules
 from syncd.store import Store
 
 ME = "me@example.org"
@@ -124,12 +125,12 @@ def main() -> None:
         },
         config_path,
     )
-    model = Model(store, config)
     t = time.perf_counter()
-    derived = model.refresh()
+    derived = store.bring_derived_up_to_date(contact_rules(config))
     print(f"derived contacts for {derived:,} interactions in {time.perf_counter() - t:.1f} s")
+    model = Relationships(store, config)
     counts = store.counts()
-    n_log = store.conn.execute("SELECT count(*) FROM contact_log").fetchone()[0]
+    n_log = store.derived.row_count()
     print(
         f"store: {counts['interactions']:,} interactions, {counts['participants']:,} "
         f"participants, {n_log:,} contact rows"

@@ -37,6 +37,13 @@ class AppState:
     def store(self) -> Store:
         return Store.open(self.config.store_path)
 
+    def reader(self) -> Store:
+        """The store opened read-only: for commands that never write (people, digest,
+        explain, status)."""
+        return Store.open_reader(
+            self.config.store_path, on_stale=lambda m: click.echo(f"syncd: {m}", err=True)
+        )
+
 
 _pass_app_state = click.make_pass_decorator(AppState)
 

@@ -26,7 +26,7 @@ def digest(state: AppState, as_of: str | None, fmt: str, send: bool, force: bool
     if force and not send:
         raise UserError("--force only makes sense with --send")
     config = state.config
-    store = state.store()
+    store = state.store() if send else state.reader()
     when = parse_as_of(as_of, config.me.timezone)
     d = build_digest(store, config, when)
     if send:

@@ -27,12 +27,12 @@ def people(ctx: click.Context, as_of: str | None, fmt: str, show_all: bool) -> N
     """List the people you are in touch with: last contact, rhythm, overdue."""
     if ctx.invoked_subcommand is not None:
         return
-    from syncd.relationships import Model
+    from syncd.relationships_reader import Relationships
 
     state: AppState = ctx.obj
     config = state.config
     when = parse_as_of(as_of, config.me.timezone)
-    model = Model(state.store(), config)
+    model = Relationships(state.reader(), config)
     found = model.people(when, include_untracked=show_all)
     found.sort(key=lambda p: (not p.overdue, -p.score, -(p.last_ts or 0), p.name.lower()))
     if fmt == "json":
@@ -91,7 +91,7 @@ def explain(state: AppState, person: str, as_of: str | None, limit: int) -> None
 
     config = state.config
     when = parse_as_of(as_of, config.me.timezone)
-    click.echo(explain_person(state.store(), config, person, when, limit=limit or None))
+    click.echo(explain_person(state.reader(), config, person, when, limit=limit or None))
 
 
 # ---------------------------------------------------------------------------------- settings
@@ -101,10 +101,10 @@ def _today(config: Config) -> date:
 
 def resolve_person(store: Store, config: Config, query: str) -> tuple[str, str]:
     """(key address, display label) of the one person ``query`` (a name or address) means."""
-    from syncd.relationships import Model
+    from syncd.relationships_reader import Relationships
 
     q = query.strip()
-    p = Model(store, config).find_one(q, datetime.now(UTC))
+    p = Relationships(store, config).find_one(q, datetime.now(UTC))
     if p:
         return p.key, f"{p.name} <{p.emails[0]}>"
     if "@" in q and " " not in q:  # someone not seen yet: keep the setting for later
@@ -218,9 +218,9 @@ def rhythm(state: AppState, person: str, span: str | None, clear: bool) -> None:
 
 def _rhythm_now(store: Store, config: Config, key: str) -> str:
     """What the person's rhythm is now that the stored pin is gone, and where it comes from."""
-    from syncd.relationships import Model
+    from syncd.relationships_reader import Relationships
 
-    everyone = Model(store, config).people(datetime.now(UTC), include_untracked=True)
+    everyone = Relationships(store, config).people(datetime.now(UTC), include_untracked=True)
     p = next((x for x in everyone if x.key == key or key in x.emails), None)
     if p is not None and p.rhythm_source == "pinned":  # the config's [[people]] `every`
         return f"the config's [[people]] entry still pins every {p.rhythm_days} days"

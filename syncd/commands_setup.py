@@ -52,7 +52,7 @@ def auth(state: AppState, source: str) -> None:
     module.authenticate(src, make_context(config, src), click.echo)
     store = state.store()
     store.ensure_source(source, src.type)
-    store.conn.execute("UPDATE sources SET auth_state = 'ok' WHERE name = ?", (source,))
+    store.mark_signed_in(source)
     click.echo(f"{source}: signed in. Next: syncd sync {source}")
 
 

@@ -19,6 +19,7 @@ from syncd.cli_state import AppState, pass_state
 def sync(state: AppState, sources: tuple[str, ...], full: bool) -> None:
     """Fetch what is new from each source (all enabled ones by default)."""
     from syncd.progress import SyncProgress
+    from syncd.rules import contact_rules
     from syncd.sync import sync_all
 
     config = state.config
@@ -26,10 +27,14 @@ def sync(state: AppState, sources: tuple[str, ...], full: bool) -> None:
     if full:
         for name in sources or config.sources:
             store.reset_source(name)
+    derive = contact_rules(config)
     with SyncProgress() as progress:
+        # Contacts derived with other rules (a config change, a new syncd) are redone first.
+        progress.derived_done(store.bring_derived_up_to_date(derive, progress.derived))
         results = sync_all(store, config, sources or None, progress=progress.update)
         for r in results:
             progress.finish(r)
+        progress.derived_done(store.bring_derived_up_to_date(derive, progress.derived))
     failed = [r for r in results if not r.ok]
     if failed:
         lines = "; ".join(f"{r.source}: {r.error}" for r in failed)
@@ -47,7 +52,7 @@ def status(state: AppState, fmt: str) -> None:
     from syncd.status import schedule_status, status_json, status_text
 
     config = state.config
-    store = state.store()
+    store = state.reader()
     health = source_health(store, config)
     skipped = {h.name: store.skipped_count(h.name) for h in health}
     sched = schedule_status(store, config)

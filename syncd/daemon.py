@@ -142,7 +142,16 @@ class Daemon:
         self.plans = {n: self.plans.get(n) or _SourcePlan(due=now) for n in enabled}
 
     def _sync_due(self) -> None:
+        from syncd.rules import contact_rules
         from syncd.sync import sync_source
+
+        # After a rule change (config reload, new syncd) contacts are re-derived first, in
+        # chunks that each commit: a stop between two leaves the rest for the next round.
+        n = self.store.bring_derived_up_to_date(
+            contact_rules(self.config), should_stop=self.should_stop
+        )
+        if n:
+            log.info("contacts: derived %d interactions with the current rules", n)
 
         for name in sorted(self.plans, key=lambda n: self.plans[n].due):
             plan = self.plans[name]

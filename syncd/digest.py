@@ -14,7 +14,8 @@ from syncd.digest_model import (
     LastContact,
     SourceHealth,
 )
-from syncd.relationships import Model, Person
+from syncd.relationships import Person
+from syncd.relationships_reader import Relationships
 from syncd.store import Store
 
 
@@ -83,23 +84,22 @@ def source_health(store: Store, config: Config) -> tuple[SourceHealth, ...]:
     return tuple(out)
 
 
-def _describe_last(model: Model, p: Person, as_of_ts: int) -> LastContact | None:
+def _describe_last(model: Relationships, p: Person, as_of_ts: int) -> LastContact | None:
     found = model.last_interaction(p.emails, as_of_ts)
     if not found:
         return None
-    iid, direction = found
-    it = model.store.load_interactions([iid])[0]
+    it = model.interaction(found.interaction_id)
     return LastContact(
         at=it.occurred_at,
         kind="meeting" if it.kind == "meeting" else "email",
         subject=it.subject,
-        direction="both" if direction == "meet" else direction,  # type: ignore[arg-type]
+        direction="both" if found.dir == "meet" else found.dir,  # type: ignore[arg-type]
     )
 
 
 def build_digest(store: Store, config: Config, as_of: datetime | None = None) -> Digest:
     as_of = as_of or datetime.now(UTC)
-    model = Model(store, config)
+    model = Relationships(store, config)
     as_of_ts = int(as_of.timestamp())
     everyone = model.people(as_of, include_untracked=True)
     today = as_of.astimezone(model.rules.tz).date()

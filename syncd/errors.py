@@ -7,7 +7,9 @@
     │   ├── NeedsReauthError its credentials were revoked or expired: `syncd auth NAME`
     │   ├── CursorExpiredError its stored cursor is no longer valid: one full resync
     │   └── RetriesExhaustedError the server kept refusing; the cursor stays where it was
-    └── DeliveryError        the digest could not be sent
+    ├── DeliveryError        the digest could not be sent
+    └── StoreError           the store cannot be opened, read or written (exit status 1)
+        └── StoreBusyError   another process held the write lock past the wait
 
 The CLI turns each of these into a one-line message; anything else is a bug and keeps
 its traceback.
@@ -64,3 +66,26 @@ class DeliveryError(SyncdError):
     """The digest could not be delivered."""
 
     exit_code = 1
+
+
+class StoreError(SyncdError):
+    """The store cannot be opened, read or written: the message says what to do."""
+
+    exit_code = 1
+
+
+class StoreBusyError(StoreError):
+    """Another process held the store's write lock for longer than this one would wait.
+
+    Nothing was written. ``holder`` describes who held it, when known (filled in by whoever
+    can tell, e.g. a lock that records its pid)."""
+
+    def __init__(self, path: str, waited: float, holder: str | None = None):
+        self.path = path
+        self.waited = waited
+        self.holder = holder
+        who = holder or "another syncd process"
+        super().__init__(
+            f"the store {path} is busy: {who} kept it locked for over {waited:g} s; "
+            "nothing was written, try again later"
+        )

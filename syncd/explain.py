@@ -11,29 +11,20 @@ from datetime import UTC, datetime
 from syncd.config import Config
 from syncd.digest import build_digest
 from syncd.errors import UserError
-from syncd.relationships import Model, Person
+from syncd.relationships import Person
+from syncd.relationships_reader import Relationships
 from syncd.store import Store
-
-
-def _find_addresses(store: Store, query: str) -> list[str]:
-    q = query.strip().lower()
-    rows = store.conn.execute(
-        "SELECT DISTINCT address FROM participants WHERE address = ? OR address LIKE ? "
-        "OR lower(name) LIKE ? LIMIT 20",
-        (q, f"%{q}%", f"%{q}%"),
-    ).fetchall()
-    return sorted(r[0] for r in rows)
 
 
 def explain_person(
     store: Store, config: Config, query: str, as_of: datetime, limit: int | None = None
 ) -> str:
-    model = Model(store, config)
+    model = Relationships(store, config)
     person = model.find_one(query, as_of)
     if person:
         addresses = person.emails
     else:
-        addresses = _find_addresses(store, query)
+        addresses = store.addresses_matching(query, limit=20)
         if not addresses:
             raise UserError(f"no interaction with anyone matching {query!r}")
         if len(addresses) > 1 and query.strip().lower() not in addresses:
@@ -82,7 +73,9 @@ def explain_person(
     return "\n".join(lines)
 
 
-def _summary(store: Store, config: Config, model: Model, p: Person, as_of: datetime) -> list[str]:
+def _summary(
+    store: Store, config: Config, model: Relationships, p: Person, as_of: datetime
+) -> list[str]:
     out = [f"{p.name} <{', '.join(p.emails)}>"]
     if not p.tracked:
         out.append(

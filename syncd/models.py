@@ -8,14 +8,22 @@ Terminology:
   both are stored. The sync engine writes a batch and its cursor in one transaction.
 - A **scope** is the part of a source an interaction came from (a folder, a calendar, a file):
   a full resync of one scope sweeps away what it did not see again.
+- A **contact row** is a judgment derived from one stored interaction by the rules: "this
+  interaction counts as contact with this address". The store keeps them (``contact_log``) and
+  per-address summaries of them; only writers derive them (see syncd.store).
+
+The records the store hands out live here too, so that the rules and the relationship model
+read them without importing the store.
 """
 
 from __future__ import annotations
 
 import enum
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 Kind = Literal["email", "meeting"]
 Role = Literal["from", "to", "cc", "bcc", "organizer", "attendee"]
@@ -124,3 +132,106 @@ class Batch:
     # Progress for the CLI: items done so far and the total when known (bytes for files).
     progress: tuple[int, int | None] | None = None
     progress_unit: str = "items"
+
+
+# ------------------------------------------------------------------ what the store hands out
+
+
+@dataclass(frozen=True, slots=True)
+class StoredInteraction:
+    """An interaction as read back from the store, with its participants (ordered by address,
+    then role, and each (address, role) once)."""
+
+    id: int
+    source: str
+    source_id: str
+    kind: str
+    occurred_at: datetime  # UTC, whole seconds
+    subject: str | None
+    thread_id: str | None
+    message_id: str | None
+    in_reply_to: str | None
+    flags: int
+    head_count: int
+    participants: tuple[Participant, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRow:
+    """One derived contact: this interaction counts as contact with this address."""
+
+    interaction_id: int
+    address: str
+    ts: int  # epoch seconds of the interaction
+    day: int  # days since 1970-01-01 in the user's time zone
+    kind: str  # email | meeting
+    dir: str  # out (the user wrote) | in (they wrote) | meet
+    weight: float  # smaller for bigger groups
+    name: str | None  # the display name seen in this interaction
+
+
+class ContactDeriver(Protocol):
+    """What turns stored interactions into contact rows: the rules (syncd.rules.RuleSet).
+
+    The store is handed one (it never imports the rules): writers derive each batch with it, and
+    its fingerprint tells when the stored rows were derived by other rules and must be redone.
+    """
+
+    def fingerprint(self) -> str: ...
+
+    def derive(self, items: list[StoredInteraction]) -> list[ContactRow]: ...
+
+
+# The rules for the user's own addresses plus these accounts (the addresses the sources report
+# as the user's): a new account changes what counts as contact, so the store asks again.
+DeriverFactory = Callable[[frozenset[str]], ContactDeriver]
+
+
+# Recency weighting of contacts decays exponentially with time constant TAU, so that the
+# weighted sum as of any time A is exp(-(A - T0) / TAU) * sum(weight * exp((ts - T0) / TAU)):
+# a summary keeps the second factor per address and never needs a rescan for a new A.
+SUMMARY_T0 = 1577836800  # 2020-01-01T00:00:00Z
+SUMMARY_TAU = 365.0 * 86400
+RECENT_DAYS = 13  # distinct contact days kept per address to infer a rhythm (12 gaps)
+
+
+def decay_to(as_of_ts: int) -> float:
+    """The factor that turns a stored weight sum (``AddressSummary.wsum``) into the weight
+    of an address's contacts as of ``as_of_ts``."""
+    return math.exp(-(as_of_ts - SUMMARY_T0) / SUMMARY_TAU)
+
+
+@dataclass(frozen=True, slots=True)
+class AddressSummary:
+    """The aggregates of one address's contact rows (all of them, or up to some time)."""
+
+    address: str
+    days: int  # distinct contact days
+    last_ts: int
+    n_out: int
+    n_in: int
+    n_meet: int
+    wsum: float  # sum(weight * exp((ts - SUMMARY_T0) / SUMMARY_TAU)): see decay_to
+    last_in_ts: int  # their personal mail (0: never)
+    last_mine_ts: int  # the user's mail to them, or a meeting (0: never)
+    recent: tuple[int, ...]  # the newest RECENT_DAYS distinct contact days, newest first
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRef:
+    """The interaction behind a contact, and its direction."""
+
+    interaction_id: int
+    dir: str  # out | in | meet
+
+
+@dataclass(frozen=True, slots=True)
+class PersonSettings:
+    """What the user set for one person: in the config's [[people]] or from the CLI (snooze,
+    mute, rhythm), kept in the store under the person's key address."""
+
+    name: str | None = None
+    rhythm: int | None = None  # pinned rhythm in days
+    muted: bool = False
+    snoozed_until: date | None = None
+    birthday: date | None = None

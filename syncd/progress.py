@@ -65,6 +65,26 @@ class SyncProgress:
         self.stream.flush()
         self._dirty = True
 
+    def derived(self, done: int, total: int) -> None:
+        """Progress of deriving contacts after a rule change: one updating line on a TTY."""
+        if not self.tty or not total:
+            return
+        now = time.monotonic()
+        if now - self._last < self.min_interval and done < total:
+            return
+        self._last = now
+        line = f"contacts: {100 * done / total:3.0f}% {done:,} of {total:,} interactions derived"
+        self.stream.write("\r\033[K" + line)
+        self.stream.flush()
+        self._dirty = True
+
+    def derived_done(self, count: int) -> None:
+        """One line when contacts were derived outside the sources' batches (a rule change)."""
+        self._clear()
+        if count:
+            self.stream.write(f"contacts: derived {count:,} interactions with the current rules\n")
+            self.stream.flush()
+
     def finish(self, res: SyncResult) -> None:
         self._clear()
         if not res.ok:

@@ -1,54 +1,35 @@
 """The relationship model: from derived contacts to people, rhythms and who is overdue.
 
-Reads the store's ``contact_log`` (kept up to date by :meth:`Model.refresh`) with a few
-aggregate queries, merges addresses into people (syncd.identity), and judges each person as
-of a given time: tracked or not, usual rhythm, overdue or not, how strongly tied, awaiting a
-reply or not.
+Two layers:
+
+- **Pure functions** over plain values (no store, no SQL): who is one person
+  (:func:`identities`), what the user set for them (:func:`person_settings`), their rhythm
+  (:func:`infer_rhythm`), how strong the tie is (:func:`tie_strength`), whether and how much
+  they are overdue (:func:`overdue_by`, :func:`urgency`), and the whole judgment of one person
+  (:func:`judge_group`). Each can be tested without a database.
+- :class:`syncd.relationships_reader.Relationships`, a thin layer elsewhere that reads a
+  :class:`Snapshot` from the store (per-address summaries of the derived contacts, names,
+  address book, settings, merges) and calls them: this module never sees the store.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import statistics
-from collections.abc import Callable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
-from syncd.config import Config
-from syncd.errors import UserError
+from syncd.config import PersonEntry, Rules
 from syncd.identity import Identities
-from syncd.rules import EPOCH, RuleSet
-from syncd.store import RECENT_DAYS, SUMMARY_T0, SUMMARY_TAU, Store
-
-
-@dataclass
-class AddressStats:
-    days: int = 0
-    last_ts: int = 0
-    n_out: int = 0
-    n_in: int = 0
-    n_meet: int = 0
-    weight: float = 0.0
-    last_in_ts: int = 0  # personal mail from them
-    last_mine_ts: int = 0  # your mail to them, or a meeting
-
-    @classmethod
-    def from_row(cls, row: tuple[Any, ...], decay: float) -> AddressStats:
-        """From a row of Store.summaries or Store.contact_aggregates (address first); the
-        stored weight sum is decayed to the as-of time by ``decay``."""
-        return cls(
-            days=row[1],
-            last_ts=row[2],
-            n_out=row[3],
-            n_in=row[4],
-            n_meet=row[5],
-            weight=row[6] * decay,
-            last_in_ts=row[7],
-            last_mine_ts=row[8],
-        )
+from syncd.models import (
+    RECENT_DAYS,
+    AddressSummary,
+    Contact,
+    PersonSettings,
+)
+from syncd.rules import EPOCH
 
 
 @dataclass
@@ -100,300 +81,259 @@ class Person:
 
 
 @dataclass(frozen=True)
-class Settings:
-    name: str | None = None
-    rhythm: int | None = None
-    muted: bool = False
-    snoozed_until: date | None = None
-    birthday: date | None = None
+class Snapshot:
+    """What judging people reads from the store, as of one time."""
+
+    as_of_ts: int
+    summaries: dict[str, AddressSummary]  # per address: its contacts up to as_of_ts
+    names_seen: dict[str, str]  # per address: the display name seen most
+    address_book: list[Contact]
+    stored_settings: dict[str, PersonSettings]  # by the key they were stored under
+    merges: dict[str, str]  # address -> person key, from `syncd people merge`
 
 
-class Model:
-    def __init__(self, store: Store, config: Config):
-        self.store = store
-        self.config = config
-        me = set(config.me.emails) | set(store.accounts())
-        self.rules = RuleSet(config.rules, me, config.me.timezone)
-
-    def refresh(self, progress: Callable[[int, int], None] | None = None) -> int:
-        """Derive contacts for everything written since the last refresh (or all, if the
-        rules changed)."""
-        return self.store.refresh_contacts(self.rules.fingerprint(), self.rules.derive, progress)
-
-    # ------------------------------------------------------------------ identity
-    def identities(self) -> Identities:
-        ids = Identities(self.rules.me)
-        for entry in self.config.people:
-            ids.merge(entry.emails)
-        for _name, emails, _bday in self.store.contacts():
-            if len(emails) > 1:
-                ids.merge(emails)
-        for address, key in self.store.conn.execute("SELECT address, person_key FROM addresses"):
-            ids.merge([address, key])
-        return ids
-
-    def _settings(self, ids: Identities) -> dict[str, Settings]:
-        """Per person key: config [[people]] first, then what the CLI stored."""
-        out: dict[str, Settings] = {}
-        for key, name, rhythm, muted, snoozed, bday in self.store.conn.execute(
-            "SELECT key, name, rhythm_days, muted, snoozed_until, birthday FROM people"
-        ):
-            out[ids.find(key)] = Settings(
-                name,
-                rhythm,
-                bool(muted),
-                date.fromisoformat(snoozed) if snoozed else None,
-                date.fromisoformat(bday) if bday else None,
-            )
-        for e in self.config.people:
-            if not e.emails:
-                continue
-            k = ids.find(e.emails[0])
-            prev = out.get(k, Settings())
-            out[k] = Settings(
-                e.name or prev.name,
-                e.every or prev.rhythm,
-                e.mute or prev.muted,
-                prev.snoozed_until,
-                e.birthday or prev.birthday,
-            )
-        return out
-
-    # ------------------------------------------------------------------ people
-    def address_stats(self, as_of_ts: int) -> tuple[dict[str, AddressStats], dict[str, list[int]]]:
-        """Per address: aggregates of its contacts up to ``as_of_ts``, and its newest contact
-        days. Read from the summary table, except for addresses with contacts after
-        ``as_of_ts`` (upcoming meetings, or an as-of date in the past), recomputed exactly."""
-        decay = math.exp(-(as_of_ts - SUMMARY_T0) / SUMMARY_TAU)
-        later = self.store.addresses_with_contacts_after(as_of_ts)
-        stats: dict[str, AddressStats] = {}
-        recent: dict[str, list[int]] = {}
-        for row in self.store.summaries():
-            if row[0] in later:
-                continue
-            stats[row[0]] = AddressStats.from_row(row, decay)
-            recent[row[0]] = row[9]
-        exact = sorted(later)
-        for i in range(0, len(exact), 500):
-            chunk = exact[i : i + 500]
-            for row in self.store.contact_aggregates(chunk, as_of_ts):
-                stats[row[0]] = AddressStats.from_row(row, decay)
-            recent.update(self.store.recent_contact_days(chunk, as_of_ts))
-        return stats, recent
-
-    def names(self) -> dict[str, str]:
-        best: dict[str, tuple[int, str]] = {}
-        for address, name, n in self.store.conn.execute(
-            "SELECT address, name, n FROM address_names"
-        ):
-            if n > best.get(address, (0, ""))[0]:
-                best[address] = (n, name)
-        return {a: v[1] for a, v in best.items()}
-
-    def people(self, as_of: datetime, *, include_untracked: bool = False) -> list[Person]:
-        """Every person with contact up to ``as_of``, judged as of then; tracked ones only
-        unless ``include_untracked``."""
-        self.refresh()
-        as_of_ts = int(as_of.timestamp())
-        as_of_day = self.rules.day_of(as_of)
-        stats, recent = self.address_stats(as_of_ts)
-        ids = self.identities()
-        settings = self._settings(ids)
-        seen_names = self.names()
-        contact_names: dict[str, str] = {}
-        contact_bdays: dict[str, date] = {}
-        for contact_name, emails, contact_bday in self.store.contacts():
-            for e in emails:
-                if contact_name:
-                    contact_names.setdefault(e, contact_name)
-                if contact_bday:
-                    contact_bdays.setdefault(e, date.fromisoformat(contact_bday))
-
-        groups: dict[str, list[str]] = {}
-        for address in stats:
-            groups.setdefault(ids.find(address), []).append(address)
-
-        people: list[Person] = []
-        r = self.config.rules
-        for key, addrs in groups.items():
-            s = [stats[a] for a in addrs]
-            tracked = any(x.n_out or x.n_meet for x in s)
-            if not tracked and not include_untracked:
-                continue
-            # The address they were last in touch from comes first: replies go there.
-            addrs.sort(key=lambda a: (-stats[a].last_ts, a))
-            if len(addrs) == 1:
-                days_list = recent.get(addrs[0], [])
-                contact_days = s[0].days
-            else:
-                days_list = sorted({d for a in addrs for d in recent.get(a, [])}, reverse=True)
-                days_list = days_list[:RECENT_DAYS]
-                contact_days = self._distinct_days(addrs, as_of_ts)
-            st = settings.get(key, Settings())
-            last_ts = max(x.last_ts for x in s)
-            days_since = as_of_day - self.rules.day_of(datetime.fromtimestamp(last_ts, UTC))
-            if st.rhythm:
-                rhythm, source = st.rhythm, "pinned"
-            elif len(days_list) >= 3:
-                gaps = [a - b for a, b in itertools.pairwise(days_list)]
-                rhythm = round(statistics.median(gaps))
-                rhythm = min(max(rhythm, r.min_rhythm), r.max_rhythm)
-                source = "inferred"
-            else:
-                rhythm, source = r.default_rhythm, "default"
-            threshold = rhythm * (1 + r.slack)
-            overdue = tracked and days_since > threshold
-            n_out = sum(x.n_out for x in s)
-            n_in = sum(x.n_in for x in s)
-            n_meet = sum(x.n_meet for x in s)
-            back = n_in + n_meet
-            balance = 0.6 + 0.4 * (min(n_out, back) / max(n_out, back) if max(n_out, back) else 0)
-            if n_out == 0:  # only meetings or only their mail
-                balance = 0.8 if n_meet else 0.5
-            strength = math.sqrt(sum(x.weight for x in s)) * balance
-            score = strength * min(days_since / rhythm, 6.0) if overdue else 0.0
-            name = (
-                st.name
-                or next((contact_names[a] for a in addrs if a in contact_names), None)
-                or next((seen_names[a] for a in addrs if a in seen_names), None)
-                or addrs[0].split("@")[0]
-            )
-            bday = st.birthday or next(
-                (contact_bdays[a] for a in addrs if a in contact_bdays), None
-            )
-            people.append(
-                Person(
-                    key=key,
-                    name=name,
-                    emails=addrs,
-                    tracked=tracked,
-                    contact_days=contact_days,
-                    last_ts=last_ts,
-                    n_out=n_out,
-                    n_in=n_in,
-                    n_meet=n_meet,
-                    strength=strength,
-                    rhythm_days=rhythm,
-                    rhythm_source=source,
-                    days_since=days_since,
-                    overdue=overdue,
-                    overdue_days=max(0, math.ceil(days_since - threshold)) if overdue else 0,
-                    score=score,
-                    muted=st.muted,
-                    snoozed_until=st.snoozed_until,
-                    forgotten=days_since > r.forget_after,
-                    last_in_ts=max(x.last_in_ts for x in s),
-                    last_mine_ts=max(x.last_mine_ts for x in s),
-                    birthday=bday,
-                    recent_days=days_list,
-                )
-            )
-        # People named in [[people]] are relationships the user declared: list them even
-        # before any contact ("never"), so that a typo in an address shows up.
-        for entry in self.config.people:
-            if not entry.emails or ids.find(entry.emails[0]) in groups:
-                continue
-            key = ids.find(entry.emails[0])
-            st = settings.get(key, Settings())
-            people.append(
-                Person(
-                    key=key,
-                    name=st.name or entry.emails[0].split("@")[0],
-                    emails=list(entry.emails),
-                    tracked=True,
-                    contact_days=0,
-                    last_ts=None,
-                    n_out=0,
-                    n_in=0,
-                    n_meet=0,
-                    strength=0.0,
-                    rhythm_days=st.rhythm or r.default_rhythm,
-                    rhythm_source="pinned" if st.rhythm else "default",
-                    days_since=None,
-                    overdue=False,
-                    overdue_days=0,
-                    score=0.0,
-                    muted=st.muted,
-                    snoozed_until=st.snoozed_until,
-                    birthday=st.birthday,
-                )
-            )
-        people.sort(key=lambda p: (-p.score, -(p.last_ts or 0), p.name.lower()))
-        return people
-
-    def _distinct_days(self, addrs: list[str], as_of_ts: int) -> int:
-        marks = ",".join("?" * len(addrs))
-        return self.store.conn.execute(
-            f"SELECT count(DISTINCT day) FROM contact_log WHERE address IN ({marks}) AND ts <= ?",
-            (*addrs, as_of_ts),
-        ).fetchone()[0]
-
-    # ------------------------------------------------------------------ details
-    def last_interaction(self, emails: list[str], as_of_ts: int) -> tuple[int, str] | None:
-        """(interaction id, dir) of the latest contact with any of ``emails``."""
-        marks = ",".join("?" * len(emails))
-        row = self.store.conn.execute(
-            f"SELECT interaction_id, dir FROM contact_log WHERE address IN ({marks}) AND ts <= ? "
-            "ORDER BY ts DESC LIMIT 1",
-            (*emails, as_of_ts),
-        ).fetchone()
-        return (row[0], row[1]) if row else None
-
-    def last_incoming(self, emails: list[str], as_of_ts: int) -> int | None:
-        marks = ",".join("?" * len(emails))
-        row = self.store.conn.execute(
-            f"SELECT interaction_id FROM contact_log WHERE address IN ({marks}) AND ts <= ? "
-            "AND dir = 'in' ORDER BY ts DESC LIMIT 1",
-            (*emails, as_of_ts),
-        ).fetchone()
-        return row[0] if row else None
-
-    def monthly(
-        self, emails: list[str], as_of: datetime, months: int = 12
-    ) -> list[tuple[str, int]]:
-        """Distinct contact days per calendar month, oldest first, ending with as_of's month."""
-        local = as_of.astimezone(self.rules.tz).date()
-        labels: list[tuple[int, int]] = []
-        y, m = local.year, local.month
-        for _ in range(months):
-            labels.append((y, m))
-            y, m = (y, m - 1) if m > 1 else (y - 1, 12)
-        labels.reverse()
-        first = date(labels[0][0], labels[0][1], 1)
-        marks = ",".join("?" * len(emails))
-        counts: dict[tuple[int, int], int] = {}
-        for (day,) in self.store.conn.execute(
-            f"SELECT DISTINCT day FROM contact_log WHERE address IN ({marks}) AND ts <= ? "
-            "AND day >= ?",
-            (*emails, int(as_of.timestamp()), (first - EPOCH).days),
-        ):
-            d = EPOCH + timedelta(days=day)
-            counts[(d.year, d.month)] = counts.get((d.year, d.month), 0) + 1
-        return [(f"{yy:04d}-{mm:02d}", counts.get((yy, mm), 0)) for yy, mm in labels]
-
-    def find_person(self, query: str, as_of: datetime) -> list[Person]:
-        """People whose address or name matches ``query`` (exact address first)."""
-        q = query.strip().lower()
-        everyone = self.people(as_of, include_untracked=True)
-        exact = [p for p in everyone if q in p.emails]
-        if exact:
-            return exact
-        return [p for p in everyone if q in p.name.lower() or any(q in e for e in p.emails)]
-
-    def find_one(self, query: str, as_of: datetime) -> Person | None:
-        """The one person ``query`` means, None when nobody matches; an ambiguous query is a
-        UserError listing the candidates (an exact name match settles it)."""
-        matches = self.find_person(query, as_of)
-        if len(matches) > 1:
-            exact = [p for p in matches if p.name.lower() == query.strip().lower()]
-            if len(exact) != 1:
-                names = "; ".join(f"{p.name} <{p.emails[0]}>" for p in matches[:10])
-                raise UserError(
-                    f"{query!r} matches {len(matches)} people: {names}. Be more specific."
-                )
-            matches = exact
-        return matches[0] if matches else None
+# ====================================================================== pure functions
+def identities(
+    me: Iterable[str],
+    declared: Sequence[PersonEntry],
+    address_book: Sequence[Contact],
+    merges: Mapping[str, str],
+) -> Identities:
+    """Addresses merged into people: by the config's [[people]], by address-book entries
+    with several addresses, and by ``syncd people merge``."""
+    ids = Identities(me)
+    for entry in declared:
+        ids.merge(entry.emails)
+    for contact in address_book:
+        if len(contact.emails) > 1:
+            ids.merge(contact.emails)
+    for address, key in merges.items():
+        ids.merge([address, key])
+    return ids
 
 
-def settings_json(p: Person) -> str:
-    return json.dumps(p.as_json())
+def person_settings(
+    stored: Mapping[str, PersonSettings], declared: Sequence[PersonEntry], ids: Identities
+) -> dict[str, PersonSettings]:
+    """Per person key: what the CLI stored, with the config's [[people]] laid over it."""
+    out = {ids.find(key): s for key, s in stored.items()}
+    for e in declared:
+        if not e.emails:
+            continue
+        k = ids.find(e.emails[0])
+        prev = out.get(k, PersonSettings())
+        out[k] = PersonSettings(
+            e.name or prev.name,
+            e.every or prev.rhythm,
+            e.mute or prev.muted,
+            prev.snoozed_until,
+            e.birthday or prev.birthday,
+        )
+    return out
+
+
+NO_SETTINGS = PersonSettings()
+
+
+def group_addresses(addresses: Iterable[str], ids: Identities) -> dict[str, list[str]]:
+    """Addresses by person key, in the order given."""
+    groups: dict[str, list[str]] = {}
+    for address in addresses:
+        groups.setdefault(ids.find(address), []).append(address)
+    return groups
+
+
+def infer_rhythm(days: Sequence[int], pinned: int | None, rules: Rules) -> tuple[int, str]:
+    """(rhythm in days, where it came from): ``pinned`` if set; else the median gap between
+    the distinct contact ``days`` (newest first), bounded by min/max, once there are three;
+    else the default."""
+    if pinned:
+        return pinned, "pinned"
+    if len(days) >= 3:
+        gaps = [a - b for a, b in itertools.pairwise(days)]
+        rhythm = round(statistics.median(gaps))
+        return min(max(rhythm, rules.min_rhythm), rules.max_rhythm), "inferred"
+    return rules.default_rhythm, "default"
+
+
+def balance(n_out: int, n_in: int, n_meet: int) -> float:
+    """How two-way the contact is: 1.0 when the user writes as often as they write back or
+    meet, down to 0.6 when one-sided; only meetings 0.8, only their mail 0.5."""
+    if n_out == 0:
+        return 0.8 if n_meet else 0.5
+    back = n_in + n_meet
+    return 0.6 + 0.4 * (min(n_out, back) / max(n_out, back))
+
+
+def tie_strength(weight: float, n_out: int, n_in: int, n_meet: int) -> float:
+    """The strength of a tie: the recency-weighted amount of contact (``weight``, small groups
+    counting more), damped by its square root, times its :func:`balance`."""
+    return math.sqrt(weight) * balance(n_out, n_in, n_meet)
+
+
+def overdue_by(days_since: int, rhythm: int, slack: float) -> int | None:
+    """Days past the rhythm plus slack (at least 0), or None when not overdue."""
+    threshold = rhythm * (1 + slack)
+    return max(0, math.ceil(days_since - threshold)) if days_since > threshold else None
+
+
+def urgency(strength: float, days_since: int, rhythm: int) -> float:
+    """The rank of an overdue person: tie strength times how many rhythms have passed (at
+    most six)."""
+    return strength * min(days_since / rhythm, 6.0)
+
+
+def merged_recent_days(recent: Iterable[Sequence[int]]) -> list[int]:
+    """The newest RECENT_DAYS distinct days of several addresses, newest first."""
+    return sorted({d for days in recent for d in days}, reverse=True)[:RECENT_DAYS]
+
+
+@dataclass(slots=True)
+class Group:
+    """One person's addresses and their contact summaries, as judging needs them."""
+
+    key: str
+    addresses: list[str]  # the address last in touch first (replies go there)
+    summaries: list[AddressSummary]  # in the order the addresses were grouped
+    recent_days: list[int]  # newest distinct contact days, newest first
+    contact_days: int  # distinct contact days, all addresses together
+
+
+def judge_group(
+    g: Group,
+    settings: PersonSettings,
+    name: str,
+    birthday: date | None,
+    decay: float,
+    as_of_day: int,
+    last_day: int,
+    rules: Rules,
+) -> Person:
+    """One person as of a day: tracked, rhythm, overdue, strength, score. ``last_day`` is the
+    local day of the last contact; ``decay`` turns stored weight sums into weights as of now
+    (syncd.models.decay_to)."""
+    s = g.summaries
+    if len(s) == 1:  # most people have one address: no sums over generators
+        x = s[0]
+        last_ts, n_out, n_in, n_meet = x.last_ts, x.n_out, x.n_in, x.n_meet
+        weight, last_in_ts, last_mine_ts = x.wsum * decay, x.last_in_ts, x.last_mine_ts
+    else:
+        last_ts = max(x.last_ts for x in s)
+        n_out = sum(x.n_out for x in s)
+        n_in = sum(x.n_in for x in s)
+        n_meet = sum(x.n_meet for x in s)
+        weight = sum(x.wsum * decay for x in s)
+        last_in_ts = max(x.last_in_ts for x in s)
+        last_mine_ts = max(x.last_mine_ts for x in s)
+    tracked = bool(n_out or n_meet)
+    days_since = as_of_day - last_day
+    rhythm, source = infer_rhythm(g.recent_days, settings.rhythm, rules)
+    late = overdue_by(days_since, rhythm, rules.slack) if tracked else None
+    strength = tie_strength(weight, n_out, n_in, n_meet)
+    return Person(
+        key=g.key,
+        name=name,
+        emails=g.addresses,
+        tracked=tracked,
+        contact_days=g.contact_days,
+        last_ts=last_ts,
+        n_out=n_out,
+        n_in=n_in,
+        n_meet=n_meet,
+        strength=strength,
+        rhythm_days=rhythm,
+        rhythm_source=source,
+        days_since=days_since,
+        overdue=late is not None,
+        overdue_days=late or 0,
+        score=urgency(strength, days_since, rhythm) if late is not None else 0.0,
+        muted=settings.muted,
+        snoozed_until=settings.snoozed_until,
+        forgotten=days_since > rules.forget_after,
+        last_in_ts=last_in_ts,
+        last_mine_ts=last_mine_ts,
+        birthday=birthday,
+        recent_days=g.recent_days,
+    )
+
+
+def declared_person(
+    key: str, emails: Sequence[str], settings: PersonSettings, rules: Rules
+) -> Person:
+    """A person named in [[people]] with no contact yet: listed ("never") so that a typo in
+    an address shows up."""
+    return Person(
+        key=key,
+        name=settings.name or emails[0].split("@")[0],
+        emails=list(emails),
+        tracked=True,
+        contact_days=0,
+        last_ts=None,
+        n_out=0,
+        n_in=0,
+        n_meet=0,
+        strength=0.0,
+        rhythm_days=settings.rhythm or rules.default_rhythm,
+        rhythm_source="pinned" if settings.rhythm else "default",
+        days_since=None,
+        overdue=False,
+        overdue_days=0,
+        score=0.0,
+        muted=settings.muted,
+        snoozed_until=settings.snoozed_until,
+        birthday=settings.birthday,
+    )
+
+
+def display_name(
+    settings: PersonSettings,
+    addresses: Sequence[str],
+    book_names: Mapping[str, str],
+    seen_names: Mapping[str, str],
+) -> str:
+    """The config's or CLI's name, else the address book's, else the name seen most, else
+    the local part of the first address."""
+    return (
+        settings.name
+        or next((book_names[a] for a in addresses if a in book_names), None)
+        or next((seen_names[a] for a in addresses if a in seen_names), None)
+        or addresses[0].split("@")[0]
+    )
+
+
+def address_book_index(book: Iterable[Contact]) -> tuple[dict[str, str], dict[str, date]]:
+    """Per address: the first name and the first birthday the address book gives."""
+    names: dict[str, str] = {}
+    birthdays: dict[str, date] = {}
+    for contact in book:
+        for e in contact.emails:
+            if contact.name:
+                names.setdefault(e, contact.name)
+            if contact.birthday:
+                birthdays.setdefault(e, contact.birthday)
+    return names, birthdays
+
+
+def rank_key(p: Person) -> tuple[float, int, str]:
+    """Most urgent first, then the most recently in touch, then by name."""
+    return (-p.score, -(p.last_ts or 0), p.name.lower())
+
+
+def month_labels(local: date, months: int) -> list[tuple[int, int]]:
+    """(year, month) of the ``months`` calendar months ending with ``local``'s, oldest first."""
+    labels: list[tuple[int, int]] = []
+    y, m = local.year, local.month
+    for _ in range(months):
+        labels.append((y, m))
+        y, m = (y, m - 1) if m > 1 else (y - 1, 12)
+    labels.reverse()
+    return labels
+
+
+def monthly_counts(days: Iterable[int], labels: Sequence[tuple[int, int]]) -> list[tuple[str, int]]:
+    """How many of the (distinct) ``days`` fall in each labelled month."""
+    counts: dict[tuple[int, int], int] = {}
+    for day in days:
+        d = EPOCH + timedelta(days=day)
+        counts[(d.year, d.month)] = counts.get((d.year, d.month), 0) + 1
+    return [(f"{yy:04d}-{mm:02d}", counts.get((yy, mm), 0)) for yy, mm in labels]

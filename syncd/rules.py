@@ -13,14 +13,13 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from syncd.config import Rules
-from syncd.models import Flag
-from syncd.store import ContactRow, StoredInteraction
+from syncd.config import Config, Rules
+from syncd.models import ContactRow, Flag, StoredInteraction
 
 # Bump when the logic below changes, so that stores rebuild their derived contacts.
 RULES_VERSION = 2
@@ -104,8 +103,16 @@ class RuleSet:
         patterns = NOREPLY_PATTERNS + tuple(p.lower() for p in rules.noreply_patterns)
         self._automated = re.compile("|".join(fnmatch.translate(p) for p in patterns))
         self._reason_cache: dict[str, str | None] = {}
+        self._fingerprint: str | None = None
 
     def fingerprint(self) -> str:
+        """What identifies these rules (version, options, the user's addresses, time zone):
+        contacts derived with another fingerprint are derived again."""
+        if self._fingerprint is None:
+            self._fingerprint = self._compute_fingerprint()
+        return self._fingerprint
+
+    def _compute_fingerprint(self) -> str:
         blob = json.dumps(
             [RULES_VERSION, asdict(self.rules), sorted(self.me), self.timezone],
             sort_keys=True,
@@ -258,3 +265,19 @@ class RuleSet:
                         )
                     )
         return rows
+
+
+def contact_rules(config: Config) -> Callable[[Iterable[str]], RuleSet]:
+    """The rules of ``config`` for the user's addresses plus the given accounts (those the
+    sources report as the user's). Each distinct set of accounts gets one RuleSet, reused:
+    this is the deriver factory the store's writers are handed (syncd.models.DeriverFactory).
+    """
+    made: dict[frozenset[str], RuleSet] = {}
+
+    def rules_for(accounts: Iterable[str]) -> RuleSet:
+        key = frozenset(accounts)
+        if key not in made:
+            made[key] = RuleSet(config.rules, set(config.me.emails) | key, config.me.timezone)
+        return made[key]
+
+    return rules_for

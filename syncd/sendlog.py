@@ -17,75 +17,28 @@ is a crash's leftover.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from syncd import locks
 from syncd.errors import DeliveryError
-from syncd.store import Store
+from syncd.store import DigestRecord, Store
+from syncd.store.digests import PENDING, SENT
 
-PENDING, SENT = "pending", "sent"
-
-
-@dataclass(frozen=True)
-class DigestRecord:
-    period: str
-    state: str  # pending | sent
-    message_id: str
-    message: str  # the exact MIME text
-    people: list[str]
-    created_at: datetime
-    sent_at: datetime | None
-    attempts: int
-
-
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-_COLUMNS = "period, state, message_id, message, people, created_at, sent_at, attempts"
-
-
-def _record(row: Sequence[object]) -> DigestRecord:
-    return DigestRecord(
-        period=str(row[0]),
-        state=str(row[1]),
-        message_id=str(row[2]),
-        message=str(row[3] or ""),
-        people=json.loads(str(row[4] or "[]")),
-        created_at=_dt(str(row[5])) or datetime.now(UTC),
-        sent_at=_dt(row[6]),  # type: ignore[arg-type]
-        attempts=int(row[7]),  # type: ignore[call-overload]
-    )
+__all__ = ["PENDING", "SENT", "DigestRecord", "get", "last_sent", "pending", "reserve"]
 
 
 def get(store: Store, period: str) -> DigestRecord | None:
-    row = store.conn.execute(
-        f"SELECT {_COLUMNS} FROM digests WHERE period = ?", (period,)
-    ).fetchone()
-    return _record(row) if row else None
+    return store.digests.get(period)
 
 
 def last_sent(store: Store) -> DigestRecord | None:
-    row = store.conn.execute(
-        f"SELECT {_COLUMNS} FROM digests WHERE state = 'sent' ORDER BY sent_at DESC LIMIT 1"
-    ).fetchone()
-    return _record(row) if row else None
+    return store.digests.last_sent()
 
 
 def pending(store: Store) -> list[DigestRecord]:
-    rows = store.conn.execute(
-        f"SELECT {_COLUMNS} FROM digests WHERE state = 'pending' ORDER BY period"
-    ).fetchall()
-    return [_record(r) for r in rows]
+    return store.digests.pending()
 
 
 def reserve(
@@ -98,41 +51,19 @@ def reserve(
     replace: bool,
 ) -> DigestRecord:
     """Store ``message`` as the period's pending digest and count an attempt, in one
-    transaction. Without ``replace`` an existing row wins (and is returned, attempt counted
-    only if it is still pending)."""
-    conn = store.conn
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        row = get(store, period)
-        if row is None or replace:
-            conn.execute(
-                f"INSERT OR REPLACE INTO digests ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL, 1)",
-                (period, PENDING, message_id, message, json.dumps(list(people)), _now()),
-            )
-        elif row.state == PENDING:
-            conn.execute("UPDATE digests SET attempts = attempts + 1 WHERE period = ?", (period,))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    found = get(store, period)
-    assert found is not None
-    return found
+    transaction (step 1). Without ``replace`` an existing row wins (and is returned, attempt
+    counted only if it is still pending)."""
+    return store.digests.reserve(period, message_id, message, people, replace=replace)
 
 
 def retry_pending(store: Store, period: str) -> None:
     """Count one more attempt at a pending row (before resending it)."""
-    store.conn.execute(
-        "UPDATE digests SET attempts = attempts + 1 WHERE period = ? AND state = 'pending'",
-        (period,),
-    )
+    store.digests.retry_pending(period)
 
 
 def mark_sent(store: Store, period: str, message_id: str) -> None:
-    store.conn.execute(
-        "UPDATE digests SET state = 'sent', sent_at = ? WHERE period = ? AND message_id = ?",
-        (_now(), period, message_id),
-    )
+    """Step 3: the digest is known sent."""
+    store.digests.mark_sent(period, message_id)
 
 
 def lock_path(store: Store, suffix: str) -> Path | None:

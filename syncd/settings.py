@@ -1,4 +1,7 @@
-"""Per-person settings kept in the store (not the config): snooze, mute, rhythm, merges."""
+"""Per-person settings the user sets from the CLI: snooze, mute, rhythm, and address merges.
+
+They are kept in the store (``store.people``); these functions check the user's input first.
+"""
 
 from __future__ import annotations
 
@@ -18,33 +21,16 @@ def _clean(address: str) -> str:
 
 def merge_addresses(store: Store, addresses: Iterable[str]) -> str:
     """Merge the addresses into one person; returns the person's key."""
-    addrs = sorted({_clean(a) for a in addresses})
-    key = addrs[0]
-    with store.db.atomic():
-        for a in addrs:
-            store.conn.execute(
-                "INSERT INTO addresses (address, person_key) VALUES (?, ?) "
-                "ON CONFLICT (address) DO UPDATE SET person_key = excluded.person_key",
-                (a, key),
-            )
-    return key
-
-
-def _set(store: Store, key: str, column: str, value: object) -> None:
-    store.conn.execute(
-        f"INSERT INTO people (key, {column}) VALUES (?, ?) "
-        f"ON CONFLICT (key) DO UPDATE SET {column} = excluded.{column}",
-        (key, value),
-    )
+    return store.people.merge(_clean(a) for a in addresses)
 
 
 def snooze(store: Store, address: str, until: date | None) -> None:
-    _set(store, _clean(address), "snoozed_until", until.isoformat() if until else None)
+    store.people.set_snoozed_until(_clean(address), until)
 
 
 def mute(store: Store, address: str, muted: bool = True) -> None:
-    _set(store, _clean(address), "muted", int(muted))
+    store.people.set_muted(_clean(address), muted)
 
 
 def set_rhythm(store: Store, address: str, days: int | None) -> None:
-    _set(store, _clean(address), "rhythm_days", days)
+    store.people.set_rhythm(_clean(address), days)

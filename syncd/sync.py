@@ -15,6 +15,7 @@ from connectors.base import SourceConfig, SourceContext, load
 from syncd.config import Config
 from syncd.errors import NeedsReauthError, SourceError, SyncdError, UserError
 from syncd.models import Batch
+from syncd.rules import contact_rules
 from syncd.secrets import SecretStore
 from syncd.store import Store
 
@@ -65,10 +66,11 @@ def sync_source(
     state = store.source_state(source.name)
     cursor = state.cursor if state else None
     ctx = context or make_context(config, source)
+    derive = contact_rules(config)  # the store derives each batch's contacts with it
     try:
         connector = load(source.type).open(source, ctx)
         for batch in connector.fetch(cursor):
-            r = store.apply_batch(source.name, batch)
+            r = store.apply_batch(source.name, batch, derive)
             res.batches += 1
             res.upserted += r.upserted
             res.deleted += r.deleted + r.swept

@@ -155,7 +155,9 @@ def contacts(batches: list[Batch]) -> dict[str, Contact]:
 
 
 def stored(store: Store) -> set[tuple[str | None, tuple[str, ...], str | None]]:
-    return set(store.contacts())
+    return {
+        (c.name, c.emails, c.birthday.isoformat() if c.birthday else None) for c in store.contacts()
+    }
 
 
 @pytest.fixture

@@ -289,10 +289,6 @@ LEFT = {
     "delivery": SEAM_LEFT + "; syncd.delivery imports syncd.sync (make_context) to send "
     "through a source instead of a Sender from the registry",
     "CLI": SEAM_LEFT,
-    "rules": "left for the store package (store): syncd.rules imports record types from "
-    "syncd.store",
-    "relationships": "left for the store package (store): syncd.relationships reads the store "
-    "(Model runs SQL) instead of taking a snapshot",
 }
 
 

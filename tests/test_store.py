@@ -14,9 +14,9 @@ import pytest
 from builders import at
 from conftest import Syncd
 
-from syncd.migrations import migrations
 from syncd.models import Batch, Contact, Flag, Interaction, Participant, Skip
 from syncd.store import Store
+from syncd.store.migrations import NAMES
 
 
 def email(
@@ -231,7 +231,7 @@ def test_an_end_without_a_start_sweeps_nothing(store: Store) -> None:
 def test_contacts_are_upserted_and_deleted_by_source_id(store: Store) -> None:
     store.apply_batch("mail", Batch(contacts=[Contact("c1", "Bob", ("bob@x.example",))]))
     store.apply_batch("mail", Batch(contacts=[Contact("c1", "Robert", ("bob@x.example",))]))
-    assert store.contacts() == [("Robert", ("bob@x.example",), None)]
+    assert store.contacts() == [Contact("c1", "Robert", ("bob@x.example",), None)]
     store.apply_batch("mail", Batch(contact_deletions=["c1"]))
     assert store.contacts() == []
 
@@ -267,10 +267,10 @@ def test_migrations_are_recorded_and_applied_once(tmp_path: Path) -> None:
         rows = conn.execute(
             "SELECT migration_set, name FROM _sqlite_migrations ORDER BY applied_at, name"
         ).fetchall()
-    expected = [("syncd", m.name) for m in migrations._migrations]
+    expected = [("syncd", name) for name in NAMES]
     assert rows == expected
     assert rows[0] == ("syncd", "m001_initial")
-    assert migrations.pending(Store.open(path).db) == []
+    assert Store.open(path).pending_migrations() == []
 
 
 def test_source_state_records_success_errors_and_reauth(store: Store) -> None:

@@ -81,7 +81,10 @@ class Synced:
         return res
 
     def contacts(self) -> set[tuple[str | None, tuple[str, ...], str | None]]:
-        return set(self.store.contacts())
+        return {
+            (c.name, c.emails, c.birthday.isoformat() if c.birthday else None)
+            for c in self.store.contacts()
+        }
 
 
 # ------------------------------------------------------------------------------ first read

@@ -3,17 +3,43 @@
 The store holds history that cannot be re-fetched (a source may have deleted it), so the
 schema only ever moves forward through these functions: never delete-and-rebuild. Add a new
 function at the end; never edit one that has shipped.
+
+They are applied with sqlite-utils' migrations (recorded in ``_sqlite_migrations`` under the
+set name ``syncd``), which only writers import: readers compare names (:data:`NAMES`) and start
+faster without it.
 """
 
 from __future__ import annotations
 
-from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-migrations = Migrations("syncd")
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+    from sqlite_utils.migrations import Migrations
+
+SET_NAME = "syncd"
+TABLE = "_sqlite_migrations"  # where sqlite-utils records what was applied
+
+_MIGRATIONS: list[Callable[[Database], None]] = []
 
 
-@migrations()
+def _migration(fn: Callable[[Database], None]) -> Callable[[Database], None]:
+    _MIGRATIONS.append(fn)
+    return fn
+
+
+def migration_set() -> Migrations:
+    """Every migration, in order, as a sqlite-utils migration set (for writers)."""
+    from sqlite_utils.migrations import Migrations
+
+    migrations = Migrations(SET_NAME)
+    for fn in _MIGRATIONS:
+        migrations(name=fn.__name__)(fn)
+    return migrations
+
+
+@_migration
 def m001_initial(db: Database) -> None:
     db.executescript(
         """
@@ -133,7 +159,7 @@ def m001_initial(db: Database) -> None:
     )
 
 
-@migrations()
+@_migration
 def m002_address_summary(db: Database) -> None:
     """Per-address aggregates of contact_log, kept current for the addresses whose contacts
     changed (tracked by triggers), so that `people` and `digest` read one small table."""
@@ -164,3 +190,6 @@ def m002_address_summary(db: Database) -> None:
         INSERT INTO summary_dirty (address) SELECT DISTINCT address FROM contact_log;
         """
     )
+
+
+NAMES = tuple(fn.__name__ for fn in _MIGRATIONS)
