@@ -94,6 +94,8 @@ def data_version(conn: sqlite3.Connection) -> int:
 READERS = [
     ("people", "--format", "json", "--as-of", AS_OF),
     ("people", "--all", "--as-of", AS_OF),
+    ("people", "--suggest"),
+    ("people", "--suggest", "--format", "json"),
     ("digest", "--format", "json", "--as-of", AS_OF),
     ("digest", "--format", "html", "--as-of", AS_OF),
     ("explain", "friend1@x.example", "--as-of", AS_OF),

@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from syncd.models import Batch, Contact, Interaction, Participant, StoredInteraction
+from syncd.models import (
+    Batch,
+    BookEntry,
+    Contact,
+    Interaction,
+    Participant,
+    StoredInteraction,
+)
 from syncd.store.connection import Connection, chunks, marks
 
 
@@ -475,5 +482,23 @@ class Facts:
             )
             for source_id, name, emails, birthday in self._db.sql.execute(
                 "SELECT source_id, name, emails, birthday FROM contacts"
+            )
+        ]
+
+    def book_entries(self) -> list[BookEntry]:
+        """Every address-book entry with the source it came from (addresses lowercase)."""
+        return [
+            BookEntry(
+                source,
+                Contact(
+                    source_id=source_id,
+                    name=name,
+                    emails=tuple(json.loads(emails)),
+                    birthday=date.fromisoformat(birthday) if birthday else None,
+                ),
+            )
+            for source, source_id, name, emails, birthday in self._db.sql.execute(
+                "SELECT source, source_id, name, emails, birthday FROM contacts "
+                "ORDER BY source, source_id"
             )
         ]
