@@ -1,5 +1,6 @@
-"""Commands about people: ``people`` (the list, and ``people merge``), ``explain`` (why a
-person is listed or missing), and the per-person settings ``snooze``, ``mute``/``unmute`` and
+"""Commands about people: ``people`` (the list, ``--suggest`` for likely duplicates, and
+``people merge`` / ``people unmerge`` from syncd.commands_merge), ``explain`` (why a person is
+listed or missing), and the per-person settings ``snooze``, ``mute``/``unmute`` and
 ``rhythm`` (kept in the store, honoured by the digest)."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from syncd.cli_state import AppState, as_of_option, parse_as_of, pass_state
+from syncd.commands_merge import people_merge, people_unmerge, show_suggestions, suggestion_hint
 from syncd.config import Config
 from syncd.errors import UserError
 from syncd.options import OptionValueError, days
@@ -22,14 +24,22 @@ from syncd.store import Store
 @as_of_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @click.option("--all", "show_all", is_flag=True, help="Also list people who only wrote to you.")
+@click.option(
+    "--suggest",
+    is_flag=True,
+    help="List likely duplicates (one name on two people), each with the command that merges it.",
+)
 @click.pass_context
-def people(ctx: click.Context, as_of: str | None, fmt: str, show_all: bool) -> None:
+def people(ctx: click.Context, as_of: str | None, fmt: str, show_all: bool, suggest: bool) -> None:
     """List the people you are in touch with: last contact, rhythm, overdue."""
     if ctx.invoked_subcommand is not None:
         return
     from syncd.relationships_reader import Relationships
 
     state: AppState = ctx.obj
+    if suggest:
+        show_suggestions(state, fmt)
+        return
     config = state.config
     when = parse_as_of(as_of, config.me.timezone)
     model = Relationships(state.reader(), config)
@@ -64,19 +74,13 @@ def people(ctx: click.Context, as_of: str | None, fmt: str, show_all: bool) -> N
     widths = [min(max(len(r[i]) for r in rows), 40) for i in range(5)]
     for r in rows:
         click.echo("  ".join(c[:40].ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    duplicates = len(model.merge_suggestions())
+    if duplicates:
+        click.echo(suggestion_hint(duplicates))
 
 
-@people.command("merge")
-@click.argument("addresses", nargs=-1, required=True)
-@pass_state
-def people_merge(state: AppState, addresses: tuple[str, ...]) -> None:
-    """Merge ADDRESSES (two or more) into one person."""
-    from syncd.settings import merge_addresses
-
-    if len(addresses) < 2:
-        raise UserError("people merge: give at least two addresses")
-    key = merge_addresses(state.store(), addresses)
-    click.echo(f"Merged {len(addresses)} addresses into one person ({key}).")
+people.add_command(people_merge)
+people.add_command(people_unmerge)
 
 
 # ---------------------------------------------------------------------------------- explain

@@ -174,15 +174,18 @@ class Daemon:
             if res.ok:
                 plan.failures, plan.needs_reauth = 0, False
                 plan.due = self.clock() + self._jittered(self._interval(name))
-                level = logging.INFO if (res.upserted or res.deleted or res.skipped) else 10
+                # Items read again as stored (a rewritten or touched file) are no news.
+                news = res.inserted or res.changed or res.deleted or res.skipped
                 log.log(
-                    level,
-                    "%s: synced in %.1fs: %d new or changed, %d deleted, %d skipped",
+                    logging.INFO if news else logging.DEBUG,
+                    "%s: synced in %.1fs: %d new, %d changed, %d deleted, %d skipped%s",
                     name,
                     took,
-                    res.upserted,
+                    res.inserted,
+                    res.changed,
                     res.deleted,
                     res.skipped,
+                    f" ({res.unchanged} read again unchanged)" if res.unchanged else "",
                 )
                 for reason, n in sorted(res.ignored.items()):
                     log.info("%s: %d ignored (%s)", name, n, reason)

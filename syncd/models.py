@@ -235,3 +235,37 @@ class PersonSettings:
     muted: bool = False
     snoozed_until: date | None = None
     birthday: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BookEntry:
+    """An address-book entry as stored, with the source it came from (to name it)."""
+
+    source: str
+    contact: Contact
+
+
+# Where a stored merge came from: `syncd people merge`, a digest's "Same person" link (issue
+# 13), or `syncd people unmerge`, which keeps the rest of a person together when the address
+# it split out was what joined them.
+MERGE_CLI = "cli"
+MERGE_DIGEST_ACTION = "digest-action"
+MERGE_UNMERGE = "unmerge"
+
+
+@dataclass(frozen=True, slots=True)
+class MergeRecord:
+    """Addresses the user said are one person, as stored: where it came from and when, and
+    which addresses were split back out of it since (``syncd people unmerge``)."""
+
+    id: int
+    origin: str  # MERGE_CLI | MERGE_DIGEST_ACTION | MERGE_UNMERGE | a later one
+    made_at: datetime | None  # None: carried over from an older syncd, which kept no time
+    addresses: tuple[str, ...]  # the addresses it joins now, sorted
+    split: tuple[str, ...] = ()  # the addresses split back out of it since, sorted
+    note: str | None = None  # e.g. the Message-ID of the digest action that made it
+
+    @property
+    def joins(self) -> bool:
+        """Whether it still joins anything (two addresses or more)."""
+        return len(self.addresses) > 1

@@ -90,7 +90,12 @@ class SyncProgress:
         if not res.ok:
             line = f"{res.source}: FAILED: {res.error}"
         else:
-            line = f"{res.source}: {res.upserted:,} new or updated, {res.deleted:,} removed"
+            line = (
+                f"{res.source}: {res.inserted:,} new, {res.changed:,} changed, "
+                f"{res.deleted:,} removed"
+            )
+            if res.unchanged:
+                line += f", {res.unchanged:,} read again unchanged"
             if res.contacts:
                 line += f", {res.contacts:,} contacts"
             for reason, n in sorted(res.ignored.items()):

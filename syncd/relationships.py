@@ -27,6 +27,7 @@ from syncd.models import (
     RECENT_DAYS,
     AddressSummary,
     Contact,
+    MergeRecord,
     PersonSettings,
 )
 from syncd.rules import EPOCH
@@ -89,7 +90,7 @@ class Snapshot:
     names_seen: dict[str, str]  # per address: the display name seen most
     address_book: list[Contact]
     stored_settings: dict[str, PersonSettings]  # by the key they were stored under
-    merges: dict[str, str]  # address -> person key, from `syncd people merge`
+    merges: list[MergeRecord]  # stored merges (`syncd people merge`, digest actions)
 
 
 # ====================================================================== pure functions
@@ -97,18 +98,19 @@ def identities(
     me: Iterable[str],
     declared: Sequence[PersonEntry],
     address_book: Sequence[Contact],
-    merges: Mapping[str, str],
+    merges: Iterable[Iterable[str]],
 ) -> Identities:
     """Addresses merged into people: by the config's [[people]], by address-book entries
-    with several addresses, and by ``syncd people merge``."""
+    with several addresses, and by stored merges (``syncd people merge``, digest actions:
+    each the addresses it joins now)."""
     ids = Identities(me)
     for entry in declared:
         ids.merge(entry.emails)
     for contact in address_book:
         if len(contact.emails) > 1:
             ids.merge(contact.emails)
-    for address, key in merges.items():
-        ids.merge([address, key])
+    for addresses in merges:
+        ids.merge(addresses)
     return ids
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 from syncd.config import Config
 from syncd.errors import UserError
 from syncd.identity import Identities
+from syncd.merging import Suggestion, suggest_merges
 from syncd.models import (
     AddressSummary,
     ContactRef,
@@ -83,7 +84,36 @@ class Relationships:
     def identities(self, snap: Snapshot | None = None) -> Identities:
         book = snap.address_book if snap else self.store.contacts()
         merges = snap.merges if snap else self.store.people.merges()
-        return identities(self.rules.me, self.config.people, book, merges)
+        return identities(self.rules.me, self.config.people, book, (m.addresses for m in merges))
+
+    # ------------------------------------------------------------------ merges
+    def merge_suggestions(self) -> list[Suggestion]:
+        """Likely duplicates among the people (syncd.merging.suggest_merges): reads only."""
+        self._ready()
+        book = self.store.book_entries()
+        merges = self.store.people.merges()
+        ids = identities(
+            self.rules.me,
+            self.config.people,
+            [b.contact for b in book],
+            (m.addresses for m in merges),
+        )
+        return suggest_merges(
+            self.store.derived.names_seen(),
+            book,
+            self.config.people,
+            ids,
+            self.rules.address_reason,
+            merges,
+        )
+
+    def first_contacts(self, addresses: list[str]) -> dict[str, datetime]:
+        """When each of ``addresses`` (those with contacts) was first in contact."""
+        self._ready()
+        return {
+            a: datetime.fromtimestamp(ts, UTC)
+            for a, ts in self.store.derived.first_contacts(addresses).items()
+        }
 
     # ------------------------------------------------------------------ people
     def people(self, as_of: datetime, *, include_untracked: bool = False) -> list[Person]:

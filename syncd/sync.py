@@ -30,10 +30,13 @@ class SyncResult:
     source: str
     ok: bool = True
     batches: int = 0
-    upserted: int = 0
+    upserted: int = 0  # interactions read, whether they changed anything or not
+    inserted: int = 0  # new to the store
+    changed: int = 0  # stored before, now different
+    unchanged: int = 0  # read again exactly as stored (a rewritten or touched file)
     deleted: int = 0
     skipped: int = 0
-    contacts: int = 0
+    contacts: int = 0  # address-book entries new or changed
     skipped_samples: list[str] = field(default_factory=list)  # a few "where: reason" lines
     ignored: dict[str, int] = field(default_factory=dict)  # left out on purpose, by reason
     error: str | None = None
@@ -73,6 +76,9 @@ def sync_source(
             r = store.apply_batch(source.name, batch, derive)
             res.batches += 1
             res.upserted += r.upserted
+            res.inserted += r.inserted
+            res.changed += r.changed
+            res.unchanged += r.unchanged
             res.deleted += r.deleted + r.swept
             res.skipped += r.skipped
             res.contacts += r.contacts

@@ -212,8 +212,8 @@ def test_sync_then_people_shows_mail_and_meetings_and_a_wrong_password_needs_rea
     write_config(syncd, dovecot, radicale, imap_user, dav_user)
 
     first = syncd.run("sync")
-    assert re.search(r"^mail: 4 new or updated, 0 removed$", first.stderr, re.M)
-    assert re.search(r"^cal: 1 new or updated, 0 removed$", first.stderr, re.M)
+    assert re.search(r"^mail: 4 new, 0 changed, 0 removed$", first.stderr, re.M)
+    assert re.search(r"^cal: 1 new, 0 changed, 0 removed$", first.stderr, re.M)
 
     found = people(syncd)
     assert sorted(found) == ["grace@example.com", "heidi@example.com"]
@@ -229,8 +229,8 @@ def test_sync_then_people_shows_mail_and_meetings_and_a_wrong_password_needs_rea
     # A second run with nothing new changes nothing.
     before = snapshot(syncd)
     again = syncd.run("sync")
-    assert re.search(r"^mail: 0 new or updated, 0 removed$", again.stderr, re.M)
-    assert re.search(r"^cal: 0 new or updated, 0 removed$", again.stderr, re.M)
+    assert re.search(r"^mail: 0 new, 0 changed, 0 removed$", again.stderr, re.M)
+    assert re.search(r"^cal: 0 new, 0 changed, 0 removed$", again.stderr, re.M)
     assert snapshot(syncd) == before
 
     # A wrong password fails that source alone, in one line; the calendar still syncs.
@@ -309,7 +309,7 @@ def test_carddav_contact_merges_addresses_names_the_person_and_brings_the_birthd
     write_config(syncd, dovecot, radicale, imap_user, dav_user)
 
     result = syncd.run("sync")
-    assert re.search(r"^cal: 1 new or updated, 0 removed, 1 contacts$", result.stderr, re.M)
+    assert re.search(r"^cal: 1 new, 0 changed, 0 removed, 1 contacts$", result.stderr, re.M)
 
     (heidi,) = syncd.json("people", "--as-of", AS_OF)
     assert heidi["name"] == "Heidi Klum"
@@ -323,4 +323,4 @@ def test_carddav_contact_merges_addresses_names_the_person_and_brings_the_birthd
 
     # A second sync reads nothing again, contacts included.
     again = syncd.run("sync")
-    assert re.search(r"^cal: 0 new or updated, 0 removed$", again.stderr, re.M)
+    assert re.search(r"^cal: 0 new, 0 changed, 0 removed$", again.stderr, re.M)

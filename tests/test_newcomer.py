@@ -240,7 +240,7 @@ def test_sync_says_how_many_meetings_were_older_than_since(syncd: Syncd) -> None
     # left out; the yearly series goes on into the window and is read.
     start = (datetime.now(UTC) - timedelta(days=3652)).date()
     m = re.search(
-        r"^cal: \d+ new or updated, 0 removed, 4 ignored \(older than `since`, before "
+        r"^cal: \d+ new, 0 changed, 0 removed, 4 ignored \(older than `since`, before "
         r"(\d{4}-\d\d-\d\d); set `since` in \[sources\.cal\] to read them\)$",
         res.stderr,
         re.M,

@@ -106,7 +106,7 @@ def test_identities_merge_declared_people_address_book_and_cli_merges() -> None:
         ["me@x.example"],
         [PersonEntry("Heidi", ("heidi@work.example", "heidi@home.example"))],
         [Contact("c1", "Bob", ("bob@a.example", "bob@b.example", "me@x.example"))],
-        {"carol@c.example": "carol@d.example"},
+        [("carol@c.example", "carol@d.example")],
     )
     assert ids.find("heidi@work.example") == ids.find("heidi@home.example")
     assert ids.find("bob@b.example") == "bob@a.example"

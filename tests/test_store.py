@@ -336,4 +336,4 @@ def test_a_second_sync_with_nothing_new_changes_nothing(syncd: Syncd) -> None:
     second = syncd.run("sync")
     syncd.run("people", "--as-of", "2026-06-30")
     assert _dump(syncd.store_path) == first
-    assert "0 new or updated, 0 removed" in second.stderr
+    assert "0 new, 0 changed, 0 removed" in second.stderr

@@ -94,6 +94,8 @@ def data_version(conn: sqlite3.Connection) -> int:
 READERS = [
     ("people", "--format", "json", "--as-of", AS_OF),
     ("people", "--all", "--as-of", AS_OF),
+    ("people", "--suggest"),
+    ("people", "--suggest", "--format", "json"),
     ("digest", "--format", "json", "--as-of", AS_OF),
     ("digest", "--format", "html", "--as-of", AS_OF),
     ("explain", "friend1@x.example", "--as-of", AS_OF),
@@ -246,7 +248,7 @@ def test_people_during_a_sync_in_progress_succeeds_and_the_sync_completes(
         if sync.poll() is None:
             sync.kill()
     assert sync.returncode == 0, err
-    assert "mail: 3,000 new or updated, 0 removed" in err
+    assert "mail: 3,000 new, 0 changed, 0 removed" in err
     assert answers, "the sync was over before a reader started: make it slower"
     final = syncd.json("people", "--as-of", AS_OF)
     assert len(final) == len(FRIENDS)

@@ -11,7 +11,9 @@ Parts:
   ``address_summary``), kept so that ``people`` and ``digest`` read one small table;
   ``summaries`` computes and grows the per-address summaries; ``shadow`` is a reader's
   in-memory derivation when the stored one is stale.
-- ``people``: per-person settings from the CLI (snooze, mute, rhythm) and address merges.
+- ``people``: per-person settings from the CLI (snooze, mute, rhythm) and address merges,
+  each a record with its origin (``syncd people merge``, a digest action) and time, that
+  ``syncd people unmerge`` can split an address back out of.
 - ``digests``: the send log's table (the exactly-once protocol is syncd.sendlog's).
 - ``meta``: the key-value bookkeeping table. ``migrations``: the schema, forward only
   (applied by writers only).
@@ -39,6 +41,7 @@ from syncd.errors import StoreBusyError, StoreError
 from syncd.store.digests import DigestRecord
 from syncd.store.facade import Store
 from syncd.store.facts import BatchResult, SourceState
+from syncd.store.people import Unmerged
 
 __all__ = [
     "BatchResult",
@@ -47,4 +50,5 @@ __all__ = [
     "Store",
     "StoreBusyError",
     "StoreError",
+    "Unmerged",
 ]

@@ -342,6 +342,26 @@ class Derived:
                 best[address] = (n, name)
         return {a: v[1] for a, v in best.items()}
 
+    def names_seen(self) -> dict[str, dict[str, int]]:
+        """Per address, every display name seen in its contacts and how often."""
+        out: dict[str, dict[str, int]] = {}
+        for address, name, n in self._db.sql.execute("SELECT address, name, n FROM address_names"):
+            out.setdefault(address, {})[name] = n
+        return out
+
+    def first_contacts(self, addresses: Sequence[str]) -> dict[str, int]:
+        """Per address (of those with contacts), the epoch seconds of its first contact."""
+        out: dict[str, int] = {}
+        for chunk in chunks(sorted(set(addresses))):
+            out.update(
+                self._db.sql.execute(
+                    f"SELECT address, min(ts) FROM contact_log WHERE address IN "
+                    f"({marks(len(chunk))}) GROUP BY address",
+                    chunk,
+                ).fetchall()
+            )
+        return out
+
     def distinct_days(self, addresses: Sequence[str], until_ts: int) -> int:
         """How many distinct days any of ``addresses`` was in contact, up to ``until_ts``."""
         return self._db.sql.execute(

@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from syncd.models import Batch, Contact, Interaction, Participant, StoredInteraction
+from syncd.models import (
+    Batch,
+    BookEntry,
+    Contact,
+    Interaction,
+    Participant,
+    StoredInteraction,
+)
 from syncd.store.connection import Connection, chunks, marks
 
 
@@ -45,20 +52,42 @@ class SourceState:
 
 @dataclass
 class BatchResult:
-    upserted: int = 0
+    """What one batch changed in the store, compared with what was stored before it.
+
+    A source that reads a file again (an mbox a mail client rewrote, a touched .ics) hands
+    over items the store already holds as they are: those are ``unchanged``, not news."""
+
+    inserted: int = 0  # interactions new to the store
+    changed: int = 0  # interactions stored before, now different (a field or a participant)
+    unchanged: int = 0  # interactions read again exactly as stored
     deleted: int = 0
     swept: int = 0
     skipped: int = 0
-    contacts: int = 0
+    contacts: int = 0  # address-book entries new or changed
+    contacts_unchanged: int = 0  # address-book entries read again exactly as stored
+
+    @property
+    def upserted(self) -> int:
+        """Every interaction the batch handed over, whether it changed anything or not."""
+        return self.inserted + self.changed + self.unchanged
 
 
 @dataclass(frozen=True)
 class WrittenFacts:
     """What one batch changed, for the derived tables: interactions written (new or
-    replaced) and interactions removed, by id."""
+    changed; an unchanged one keeps what was derived from it) and interactions removed, by
+    id."""
 
     upserted: list[int]
     removed: list[int]
+
+
+# The stored columns of an interaction that a batch may change, in this order (then seq,
+# source, source_id in the statements below).
+_FIELDS = (
+    "kind, occurred_at, ts, ends_at, subject, thread_id, message_id, in_reply_to, flags, "
+    "head_count, scope"
+)
 
 
 _SOURCE_COLUMNS = (
@@ -148,8 +177,7 @@ class Facts:
         sweeps: dict[str, int] = json.loads(row[1] or "{}")
         for scope in batch.full_sync_start:
             sweeps[scope] = seq
-        upserted = self._upsert_many(source, batch.upserts, seq)
-        res.upserted = len(batch.upserts)
+        upserted = self._upsert_many(source, batch.upserts, seq, res)
         removed: list[int] = []
         for sid in batch.deletions:
             removed += self._delete_where("source = ? AND source_id = ?", (source, sid))
@@ -167,9 +195,7 @@ class Facts:
                 )
                 res.swept += len(swept)
                 removed += swept
-        for c in batch.contacts:
-            self._upsert_contact(source, c)
-        res.contacts = len(batch.contacts)
+        self._upsert_contacts(source, batch.contacts, res)
         if batch.contact_deletions:
             sql.executemany(
                 "DELETE FROM contacts WHERE source = ? AND source_id = ?",
@@ -194,10 +220,14 @@ class Facts:
         sql.execute(f"UPDATE sources SET {', '.join(sets)} WHERE name = ?", (*args, source))
         return WrittenFacts(upserted, removed)
 
-    def _upsert_many(self, source: str, items: Sequence[Interaction], seq: int) -> list[int]:
+    def _upsert_many(
+        self, source: str, items: Sequence[Interaction], seq: int, res: BatchResult
+    ) -> list[int]:
         """Insert or update interactions and replace their participants, in bulk; returns
-        their ids.
+        the ids of those that are new or changed, and counts each kind in ``res``.
 
+        An interaction read again exactly as stored only has its ``seq`` moved on (a full
+        sync's sweep must see it as seen): its participants and what was derived from it stay.
         A batch may name the same source_id twice (a message copied into two folders of an
         mbox): the last one wins, as if they had come one after the other.
         """
@@ -207,60 +237,88 @@ class Facts:
             latest[it.source_id] = it
         sids = list(latest)
         existing = self._ids_of(source, sids)
-        rows = []
-        for it in latest.values():
+        stored = self._stored_versions(list(existing.values()))
+        fresh: list[tuple[Any, ...]] = []  # inserted
+        changed: list[tuple[Any, ...]] = []
+        same: list[tuple[int, str, str]] = []  # (seq, source, source_id) of unchanged ones
+        parts_of: dict[str, list[tuple[str, str, str | None, str | None]]] = {}
+        for sid, it in latest.items():
             occurred = it.occurred_at.astimezone(UTC)
-            rows.append(
-                (
-                    it.kind,
-                    occurred.isoformat(timespec="seconds"),
-                    int(occurred.timestamp()),
-                    iso(it.ends_at) if it.ends_at else None,
-                    it.subject,
-                    it.thread_id,
-                    it.message_id,
-                    it.in_reply_to,
-                    int(it.flags),
-                    it.head_count,
-                    it.scope,
-                    seq,
-                    source,
-                    it.source_id,
-                )
+            fields = (
+                it.kind,
+                occurred.isoformat(timespec="seconds"),
+                int(occurred.timestamp()),
+                iso(it.ends_at) if it.ends_at else None,
+                it.subject,
+                it.thread_id,
+                it.message_id,
+                it.in_reply_to,
+                int(it.flags),
+                it.head_count,
+                it.scope,
             )
-        old_ids = [existing[sid] for sid in sids if sid in existing]
+            parts: dict[tuple[str, str], tuple[str, str, str | None, str | None]] = {}
+            for p in it.participants:
+                parts.setdefault((p.address, p.role), (p.address, p.role, p.name, p.response))
+            parts_of[sid] = list(parts.values())
+            row = (*fields, seq, source, sid)
+            if sid not in existing:
+                fresh.append(row)
+            elif stored.get(existing[sid]) == (fields, frozenset(parts_of[sid])):
+                same.append((seq, source, sid))
+            else:
+                changed.append(row)
+        res.inserted += len(fresh)
+        res.changed += len(changed)
+        res.unchanged += len(same)
         sql.executemany(
             "UPDATE interactions SET kind = ?, occurred_at = ?, ts = ?, ends_at = ?, subject = ?, "
             "thread_id = ?, message_id = ?, in_reply_to = ?, flags = ?, head_count = ?, "
             "scope = ?, seq = ? WHERE source = ? AND source_id = ?",
-            [r for r in rows if r[-1] in existing],
+            changed,
         )
+        sql.executemany("UPDATE interactions SET seq = ? WHERE source = ? AND source_id = ?", same)
         sql.executemany(
-            "INSERT INTO interactions (kind, occurred_at, ts, ends_at, subject, thread_id, "
-            "message_id, in_reply_to, flags, head_count, scope, seq, source, source_id) "
+            f"INSERT INTO interactions ({_FIELDS}, seq, source, source_id) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [r for r in rows if r[-1] not in existing],
+            fresh,
         )
         ids = dict(existing)
-        ids.update(self._ids_of(source, [sid for sid in sids if sid not in existing]))
-        for chunk in chunks(old_ids):
+        ids.update(self._ids_of(source, [r[-1] for r in fresh]))
+        written = [r[-1] for r in (*fresh, *changed)]
+        for chunk in chunks([existing[r[-1]] for r in changed]):
             sql.execute(
                 f"DELETE FROM participants WHERE interaction_id IN ({marks(len(chunk))})", chunk
             )
-        parts = []
-        for sid, it in latest.items():
-            iid = ids[sid]
-            seen: set[tuple[str, str]] = set()
-            for p in it.participants:
-                if (p.address, p.role) not in seen:
-                    seen.add((p.address, p.role))
-                    parts.append((iid, p.address, p.role, p.name, p.response))
         sql.executemany(
             "INSERT INTO participants (interaction_id, address, role, name, response) "
             "VALUES (?, ?, ?, ?, ?)",
-            parts,
+            [(ids[sid], *p) for sid in written for p in parts_of[sid]],
         )
-        return [ids[sid] for sid in sids]
+        wrote = set(written)
+        return [ids[sid] for sid in sids if sid in wrote]
+
+    def _stored_versions(
+        self, ids: Sequence[int]
+    ) -> dict[int, tuple[tuple[Any, ...], frozenset[tuple[Any, ...]]]]:
+        """What is stored of these interactions, by id: their fields (in ``_FIELDS`` order)
+        and their participants, to tell a changed item from one read again."""
+        sql = self._db.sql
+        out: dict[int, tuple[tuple[Any, ...], frozenset[tuple[Any, ...]]]] = {}
+        for chunk in chunks(list(ids)):
+            m = marks(len(chunk))
+            parts: dict[int, set[tuple[Any, ...]]] = {}
+            for iid, *p in sql.execute(
+                f"SELECT interaction_id, address, role, name, response FROM participants "
+                f"WHERE interaction_id IN ({m})",
+                chunk,
+            ):
+                parts.setdefault(iid, set()).add(tuple(p))
+            for iid, *fields in sql.execute(
+                f"SELECT id, {_FIELDS} FROM interactions WHERE id IN ({m})", chunk
+            ):
+                out[iid] = (tuple(fields), frozenset(parts.get(iid, ())))
+        return out
 
     def _ids_of(self, source: str, sids: Sequence[str]) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -285,18 +343,33 @@ class Facts:
             sql.execute(f"DELETE FROM interactions WHERE id IN ({m})", chunk)
         return ids
 
-    def _upsert_contact(self, source: str, c: Contact) -> None:
-        self._db.sql.execute(
-            "INSERT INTO contacts (source, source_id, name, emails, birthday) VALUES (?,?,?,?,?) "
-            "ON CONFLICT (source, source_id) DO UPDATE SET name = excluded.name, "
-            "emails = excluded.emails, birthday = excluded.birthday",
-            (
-                source,
-                c.source_id,
+    def _upsert_contacts(self, source: str, contacts: Sequence[Contact], res: BatchResult) -> None:
+        """Insert or update address-book entries; counts the new or changed ones and those
+        read again exactly as stored in ``res``."""
+        sql = self._db.sql
+        rows: dict[str, tuple[str | None, str, str | None]] = {}
+        for c in contacts:  # the same entry twice: the last one wins
+            rows[c.source_id] = (
                 c.name,
                 json.dumps(sorted({e.lower() for e in c.emails})),
                 c.birthday.isoformat() if c.birthday else None,
-            ),
+            )
+        stored: dict[str, tuple[Any, ...]] = {}
+        for chunk in chunks(list(rows)):
+            for sid, *values in sql.execute(
+                f"SELECT source_id, name, emails, birthday FROM contacts WHERE source = ? "
+                f"AND source_id IN ({marks(len(chunk))})",
+                (source, *chunk),
+            ):
+                stored[sid] = tuple(values)
+        news = [(source, sid, *v) for sid, v in rows.items() if stored.get(sid) != v]
+        res.contacts += len(news)
+        res.contacts_unchanged += len(rows) - len(news)
+        sql.executemany(
+            "INSERT INTO contacts (source, source_id, name, emails, birthday) VALUES (?,?,?,?,?) "
+            "ON CONFLICT (source, source_id) DO UPDATE SET name = excluded.name, "
+            "emails = excluded.emails, birthday = excluded.birthday",
+            news,
         )
 
     # ----------------------------------------------------------------- reading facts
@@ -409,5 +482,23 @@ class Facts:
             )
             for source_id, name, emails, birthday in self._db.sql.execute(
                 "SELECT source_id, name, emails, birthday FROM contacts"
+            )
+        ]
+
+    def book_entries(self) -> list[BookEntry]:
+        """Every address-book entry with the source it came from (addresses lowercase)."""
+        return [
+            BookEntry(
+                source,
+                Contact(
+                    source_id=source_id,
+                    name=name,
+                    emails=tuple(json.loads(emails)),
+                    birthday=date.fromisoformat(birthday) if birthday else None,
+                ),
+            )
+            for source, source_id, name, emails, birthday in self._db.sql.execute(
+                "SELECT source, source_id, name, emails, birthday FROM contacts "
+                "ORDER BY source, source_id"
             )
         ]

@@ -192,4 +192,41 @@ def m002_address_summary(db: Database) -> None:
     )
 
 
+@_migration
+def m003_merge_records(db: Database) -> None:
+    """Merges become records with an origin and a time, so that ``syncd people unmerge`` can
+    split an address back out of a person and say what it undoes, whoever made the merge.
+
+    The ``addresses`` table (address -> person key, written by ``syncd people merge``) carries
+    over: each key with the addresses pointing at it is one record of origin ``cli``, time
+    unknown (NULL), exactly the groups it made before. The old table goes: one truth."""
+    db.executescript(
+        """
+        CREATE TABLE merges (
+            id INTEGER PRIMARY KEY,
+            origin TEXT NOT NULL,        -- cli | digest-action | unmerge
+            made_at TEXT,                -- ISO 8601 UTC; NULL: carried over, time unknown
+            note TEXT                    -- e.g. the Message-ID of a digest action
+        );
+        CREATE TABLE merge_members (
+            merge_id INTEGER NOT NULL REFERENCES merges(id),
+            address TEXT NOT NULL,
+            split_at TEXT,               -- when `syncd people unmerge` split it out; NULL: in
+            PRIMARY KEY (merge_id, address)
+        ) WITHOUT ROWID;
+        CREATE INDEX merge_members_address ON merge_members (address);
+        """
+    )
+    groups: dict[str, set[str]] = {}
+    for address, key in db.execute("SELECT address, person_key FROM addresses").fetchall():
+        groups.setdefault(key, {key}).add(address)
+    for members in sorted(sorted(m) for m in groups.values() if len(m) > 1):
+        merge_id = db.execute("INSERT INTO merges (origin, made_at) VALUES ('cli', NULL)").lastrowid
+        db.conn.executemany(
+            "INSERT INTO merge_members (merge_id, address) VALUES (?, ?)",
+            [(merge_id, a) for a in members],
+        )
+    db.execute("DROP TABLE addresses")
+
+
 NAMES = tuple(fn.__name__ for fn in _MIGRATIONS)
